@@ -1,0 +1,75 @@
+import os from 'node:os';
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1');
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const envSchema = z
+  .object({
+    PORT: int(0, 65535).default(8000),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    MODEL_DIR: z.string().min(1).default('models/loan-default-lr-1.0.0'),
+    DATA_DIR: z.string().min(1).default('data'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    BATCH_WINDOW_MS: z.coerce.number().min(0).max(100).default(1),
+    BATCH_MAX_SIZE: int(1, 65_536).default(1024),
+    INTRA_OP_THREADS: int(1, 64).default(1),
+    BULK_MAX_ITEMS: int(1, 100_000).default(1000),
+    HTTP_BATCH_LIMIT: int(1, 1000).default(20),
+    MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(2 * 1024 * 1024),
+    APPROVE_THRESHOLD: z.coerce.number().gt(0).lt(1).optional(),
+    DECLINE_THRESHOLD: z.coerce.number().gt(0).lt(1).optional(),
+    SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(25_000),
+    GRAPHIQL: bool.default(true),
+    REPLICA_ID: z.string().min(1).optional(),
+  })
+  .refine(
+    (e) => e.APPROVE_THRESHOLD === undefined || e.DECLINE_THRESHOLD === undefined || e.APPROVE_THRESHOLD <= e.DECLINE_THRESHOLD,
+    { message: 'APPROVE_THRESHOLD must not exceed DECLINE_THRESHOLD', path: ['APPROVE_THRESHOLD'] },
+  );
+
+export type Env = z.input<typeof envSchema>;
+
+function toConfig(env: z.output<typeof envSchema>) {
+  return {
+    http: {
+      port: env.PORT,
+      host: env.HOST,
+      /** largest request body accepted, in bytes; nginx's client_max_body_size matches it */
+      maxBodyBytes: env.MAX_BODY_BYTES,
+      /** operations accepted in one HTTP batch (a JSON array of operations) */
+      httpBatchLimit: env.HTTP_BATCH_LIMIT,
+      shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+      graphiql: env.GRAPHIQL,
+      replicaId: env.REPLICA_ID ?? `${os.hostname()}:${process.pid}`,
+    },
+    model: {
+      dir: env.MODEL_DIR,
+      intraOpNumThreads: env.INTRA_OP_THREADS,
+      /** overrides of the manifest's thresholds */
+      thresholds: { approve: env.APPROVE_THRESHOLD, decline: env.DECLINE_THRESHOLD },
+    },
+    batching: { windowMs: env.BATCH_WINDOW_MS, maxBatchSize: env.BATCH_MAX_SIZE },
+    limits: { bulkMaxItems: env.BULK_MAX_ITEMS },
+    dataDir: env.DATA_DIR,
+    logLevel: env.LOG_LEVEL,
+  };
+}
+
+export type Config = ReturnType<typeof toConfig>;
+
+export class ConfigError extends Error {}
+
+/** Validates an environment, reporting every problem at once. */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const blanksRemoved = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(blanksRemoved);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(environment)'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
+  }
+  return toConfig(parsed.data);
+}

@@ -1,0 +1,11 @@
+import type DataLoader from 'dataloader';
+import type { Config } from './config.js';
+import type { LoanApplication } from './model/application.js';
+import type { ScoredApplication, ScoringModel } from './model/scoring-model.js';
+
+/** What every resolver can reach. The model can change (hot swap), so it is read through a getter. */
+export interface Context {
+  config: Config;
+  loader: DataLoader<LoanApplication, ScoredApplication>;
+  currentModel: () => ScoringModel;
+}

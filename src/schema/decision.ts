@@ -1,0 +1,22 @@
+import type { Decision as DecisionShape } from '../model/decisioning.js';
+import { builder } from './builder.js';
+import { DateTime } from './date-time.js';
+import { DecisionOutcome } from './decision-outcome.js';
+import { Reason } from './reason.js';
+
+export const Decision = builder.objectRef<DecisionShape>('Decision').implement({
+  description: 'The decision on one application. A decline is a decision, not an error.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    applicationRef: t.exposeString('applicationRef', { nullable: true }),
+    outcome: t.expose('outcome', { type: DecisionOutcome }),
+    probabilityOfDefault: t.exposeFloat('probabilityOfDefault'),
+    score: t.exposeInt('score', { description: '300–850, higher is safer; never increases as the probability of default rises' }),
+    reasons: t.expose('reasons', {
+      type: [Reason],
+      description: 'At most 4, ranked by how much each raised the risk; never empty unless the outcome is APPROVE',
+    }),
+    modelVersion: t.exposeString('modelVersion'),
+    decidedAt: t.expose('decidedAt', { type: DateTime }),
+  }),
+});

@@ -1,0 +1,9 @@
+import type { DecisionResult } from '../model/decisioning.js';
+import { builder } from './builder.js';
+import { Decision } from './decision.js';
+import { InvalidApplication } from './invalid-application.js';
+
+export const ScoreApplicationResult = builder.unionType('ScoreApplicationResult', {
+  types: [Decision, InvalidApplication],
+  resolveType: (result) => ((result as DecisionResult).kind === 'decision' ? Decision : InvalidApplication),
+});

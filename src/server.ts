@@ -1,0 +1,50 @@
+import { createServer } from 'node:http';
+import { ConfigError, parseConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { createApp } from './yoga.js';
+
+let config;
+try {
+  config = parseConfig(process.env);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(error.message);
+  process.exit(1);
+}
+
+const logger = createLogger(config.logLevel);
+const app = createApp(config, logger);
+const server = createServer(app.yoga);
+// Above nginx's upstream keepalive_timeout (60 s), so the proxy, not Node, closes idle connections.
+server.keepAliveTimeout = 65_000;
+server.headersTimeout = 66_000;
+
+server.listen(config.http.port, config.http.host, () => {
+  logger.info({ port: config.http.port, host: config.http.host, replica: config.http.replicaId }, 'listening');
+});
+
+app.loadModel().catch((error: unknown) => {
+  logger.fatal({ err: error }, 'model could not be loaded');
+  process.exit(1);
+});
+
+let stopping = false;
+function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'draining');
+  app.state.draining = true;
+  const force = setTimeout(() => {
+    logger.error('in-flight requests did not finish in time');
+    process.exit(1);
+  }, config.http.shutdownTimeoutMs);
+  force.unref();
+  server.close(() => {
+    logger.info('stopped');
+    process.exit(0);
+  });
+  server.closeIdleConnections();
+}
+
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));

@@ -1,0 +1,148 @@
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { createYoga, useReadinessCheck, type Plugin } from 'graphql-yoga';
+import type { Config } from './config.js';
+import type { Context } from './context.js';
+import type { Logger } from './logger.js';
+import { createScoringBatcher } from './model/batcher.js';
+import { ScoringModel } from './model/scoring-model.js';
+import { schema } from './schema/index.js';
+
+const EXAMPLE_MUTATION = /* GraphQL */ `# Decide one loan application. Press ▶ to run it.
+mutation ScoreExample {
+  scoreApplication(
+    input: {
+      applicationRef: "example-1"
+      annualIncome: 65000
+      monthlyDebt: 800
+      loanAmount: 15000
+      loanTermMonths: 36
+      loanPurpose: DEBT_CONSOLIDATION
+      creditScore: 690
+      employmentYears: 4
+      homeOwnership: RENT
+      openCreditLines: 7
+      delinquencies2y: 1
+      revolvingUtilization: 0.55
+    }
+  ) {
+    __typename
+    ... on Decision {
+      id
+      outcome
+      probabilityOfDefault
+      score
+      reasons { code description feature impact }
+      modelVersion
+      decidedAt
+    }
+    ... on InvalidApplication {
+      message
+      fieldErrors { field code message }
+    }
+  }
+}
+`;
+
+const EXAMPLE_QUERY = /* GraphQL */ `# The model serving this replica.
+query ModelInfo {
+  modelInfo {
+    name
+    version
+    sha256
+    trainingData { synthetic description }
+    thresholds { approve decline }
+    metrics { auc ks brier oracleAuc trainingRows testRows }
+    runtime { onnxruntimeVersion intraOpNumThreads }
+    batching { maxBatchSize windowMs }
+  }
+}
+`;
+
+export interface AppState {
+  model: ScoringModel | undefined;
+  draining: boolean;
+}
+
+function jsonError(status: number, code: string, message: string, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify({ errors: [{ message, extensions: { code } }] }), {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
+  });
+}
+
+/** Refuses GraphQL work until the model is warm, and during shutdown, so a proxy can retry elsewhere. */
+function useServingGate(state: AppState): Plugin {
+  return {
+    onRequest({ url, endResponse }) {
+      if (url.pathname !== '/graphql') return;
+      if (state.draining) {
+        endResponse(jsonError(503, 'SERVICE_UNAVAILABLE', 'This replica is shutting down; retry', { connection: 'close' }));
+      } else if (!state.model) {
+        endResponse(jsonError(503, 'SERVICE_UNAVAILABLE', 'The model is still loading; retry shortly'));
+      }
+    },
+  };
+}
+
+/** Refuses a declared body over the limit before it is read. */
+function useBodyLimit(maxBytes: number): Plugin {
+  return {
+    onRequest({ request, endResponse }) {
+      const length = Number(request.headers.get('content-length') ?? 0);
+      if (length > maxBytes) {
+        endResponse(jsonError(413, 'PAYLOAD_TOO_LARGE', `The request body is ${length} bytes; at most ${maxBytes} are accepted`));
+      }
+    },
+  };
+}
+
+function useReplicaHeader(replicaId: string): Plugin {
+  return {
+    onResponse({ response }) {
+      response.headers.set('x-replica-id', replicaId);
+    },
+  };
+}
+
+export function createApp(config: Config, logger: Logger) {
+  const state: AppState = { model: undefined, draining: false };
+  const currentModel = () => {
+    if (!state.model) throw new Error('model not loaded');
+    return state.model;
+  };
+  const batcher = createScoringBatcher(currentModel, config.batching);
+  const context: Context = { config, loader: batcher.loader, currentModel };
+
+  const yoga = createYoga({
+    schema,
+    context: () => context,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    logging: logger,
+    batching: { limit: config.http.httpBatchLimit },
+    renderGraphiQL,
+    graphiql: config.http.graphiql
+      ? {
+          title: 'Loan decisioning API',
+          defaultTabs: [{ query: EXAMPLE_MUTATION }, { query: EXAMPLE_QUERY }],
+        }
+      : false,
+    plugins: [
+      useReplicaHeader(config.http.replicaId),
+      useBodyLimit(config.http.maxBodyBytes),
+      useReadinessCheck({ endpoint: '/ready', check: () => state.model !== undefined && !state.draining }),
+      useServingGate(state),
+    ],
+  });
+
+  async function loadModel(): Promise<ScoringModel> {
+    const model = await ScoringModel.create(config.model.dir, { intraOpNumThreads: config.model.intraOpNumThreads });
+    state.model = model;
+    logger.info({ model: model.manifest.name, version: model.manifest.version, sha256: model.sha256 }, 'model ready');
+    return model;
+  }
+
+  return { yoga, state, batcher, loadModel };
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../src/config.js';
+
+describe('parseConfig', () => {
+  it('has documented defaults', () => {
+    const config = parseConfig({});
+    expect(config.http.port).toBe(8000);
+    expect(config.batching).toEqual({ windowMs: 1, maxBatchSize: 1024 });
+    expect(config.limits.bulkMaxItems).toBe(1000);
+    expect(config.http.httpBatchLimit).toBe(20);
+    expect(config.model.dir).toBe('models/loan-default-lr-1.0.0');
+  });
+
+  it('reports every problem at once', () => {
+    try {
+      parseConfig({ PORT: 'eighty', BATCH_MAX_SIZE: '0', APPROVE_THRESHOLD: '2' });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      const message = (error as Error).message;
+      expect(message).toContain('PORT');
+      expect(message).toContain('BATCH_MAX_SIZE');
+      expect(message).toContain('APPROVE_THRESHOLD');
+    }
+  });
+
+  it('refuses an approve threshold above the decline threshold', () => {
+    expect(() => parseConfig({ APPROVE_THRESHOLD: '0.5', DECLINE_THRESHOLD: '0.2' })).toThrow(/APPROVE_THRESHOLD/);
+  });
+});

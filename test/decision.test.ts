@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { outcomeFor, scoreFor, topRiskFactors } from '../src/model/decision.js';
+
+describe('outcomeFor', () => {
+  const thresholds = { approve: 0.1, decline: 0.3 };
+  it.each([
+    [0, 'APPROVE'],
+    [0.0999, 'APPROVE'],
+    [0.1, 'REFER'],
+    [0.2999, 'REFER'],
+    [0.3, 'DECLINE'],
+    [1, 'DECLINE'],
+  ])('p=%f → %s', (p, outcome) => expect(outcomeFor(p, thresholds)).toBe(outcome));
+});
+
+describe('scoreFor', () => {
+  it('spans 300–850 and never rises with the probability of default', () => {
+    expect(scoreFor(0)).toBe(850);
+    expect(scoreFor(1)).toBe(300);
+    let previous = Infinity;
+    for (let i = 0; i <= 10_000; i++) {
+      const s = scoreFor(i / 10_000);
+      expect(s).toBeLessThanOrEqual(previous);
+      previous = s;
+    }
+  });
+  it('separates probabilities a hundredth apart', () => {
+    for (let p = 0; p < 0.5; p += 0.01) expect(scoreFor(p)).toBeGreaterThan(scoreFor(p + 0.01));
+  });
+});
+
+describe('topRiskFactors', () => {
+  it('keeps only risk-raising features, largest first, at most four', () => {
+    const impacts = [
+      { feature: 'a', value: 0, impact: 0.01 },
+      { feature: 'b', value: 0, impact: -0.2 },
+      { feature: 'c', value: 0, impact: 0.3 },
+      { feature: 'd', value: 0, impact: 0.05 },
+      { feature: 'e', value: 0, impact: 0.02 },
+      { feature: 'f', value: 0, impact: 0.04 },
+      { feature: 'g', value: 0, impact: 0 },
+    ];
+    expect(topRiskFactors(impacts).map((f) => f.feature)).toEqual(['c', 'd', 'f', 'e']);
+  });
+});

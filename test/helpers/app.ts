@@ -1,0 +1,48 @@
+import { parseConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { createApp } from '../../src/yoga.js';
+
+export async function startTestApp(env: Record<string, string> = {}) {
+  const config = parseConfig({ LOG_LEVEL: 'silent', ...env });
+  const app = createApp(config, createLogger(config.logLevel));
+  await app.loadModel();
+  return { ...app, config };
+}
+
+export type TestApp = Awaited<ReturnType<typeof startTestApp>>;
+
+export const GRAPHQL_RESPONSE = 'application/graphql-response+json';
+
+export async function post(app: TestApp, body: unknown, headers: Record<string, string> = {}) {
+  const response = await app.yoga.fetch('http://yoga/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: `${GRAPHQL_RESPONSE}, application/json`, ...headers },
+    body: JSON.stringify(body),
+  });
+  const text = await response.text();
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, headers: response.headers, json, text };
+}
+
+export const DECISION_FIELDS = /* GraphQL */ `
+  __typename
+  ... on Decision {
+    id applicationRef outcome probabilityOfDefault score modelVersion decidedAt
+    reasons { code description feature impact }
+  }
+  ... on InvalidApplication { message fieldErrors { field code message } }
+`;
+
+export const SCORE_ONE = /* GraphQL */ `mutation($input: LoanApplicationInput!) {
+  scoreApplication(input: $input) { ${DECISION_FIELDS} }
+}`;
+
+export const SCORE_MANY = /* GraphQL */ `mutation($inputs: [LoanApplicationInput!]!) {
+  scoreApplications(inputs: $inputs) { ${DECISION_FIELDS} }
+}`;
