@@ -1,0 +1,445 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { LoanApplication } from './application.js';
+import { FEATURES_BY_NAME, resolveFeatures, type CatalogueFeature } from './features.js';
+import { manifestSchema, type Manifest } from './manifest.js';
+
+export interface ScoringModelOptions {
+  /** @default 1 */
+  intraOpNumThreads?: number;
+}
+
+/**
+ * How much one feature moved this application's risk. `impact` = P(default | x) − P(default | x with this feature
+ * set to its manifest `reference`); > 0 means the feature raised the risk.
+ */
+export interface FeatureImpact {
+  feature: string;
+  /** the feature's value for this application (as computed, before the float32 conversion) */
+  value: number;
+  impact: number;
+}
+
+export interface ScoredApplication {
+  probabilityOfDefault: number;
+  /** one per model feature, in manifest order */
+  impacts: FeatureImpact[];
+  /** the model that scored it (a hot swap may have replaced the current one since) */
+  model: ScoringModel;
+}
+
+/** A model directory that cannot be served. The message names the file and the problem in one sentence. */
+export class ModelLoadError extends Error {
+  override name = 'ModelLoadError';
+  constructor(
+    /** the file at fault (model.json or the ONNX file), as given */
+    readonly file: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export type ScoringErrorCode = 'NON_FINITE_FEATURE' | 'ENCODING_FAILED' | 'NAN_PROBABILITY';
+
+/** One application of a batch could not be scored; the others were. */
+export class ScoringError extends Error {
+  override name = 'ScoringError';
+  constructor(
+    readonly code: ScoringErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * `score` rejects with this when some (not necessarily all) applications of the batch failed: `results` holds,
+ * in input order, a `ScoredApplication` for each that was scored and a `ScoringError` for each that was not.
+ * A failure of the whole run (session error) rejects with that error instead.
+ */
+export class PartialScoringError extends Error {
+  override name = 'PartialScoringError';
+  constructor(readonly results: ReadonlyArray<ScoredApplication | ScoringError>) {
+    const failures = results.filter((r): r is ScoringError => r instanceof ScoringError);
+    super(
+      `${failures.length} of ${results.length} application(s) could not be scored; the first: ${failures[0]?.message ?? 'none'}`,
+    );
+  }
+}
+
+interface RawOutput {
+  data: Float32Array;
+  /** elements per row of the output */
+  stride: number;
+}
+
+const SESSION_OPTIONS_BASE = {
+  interOpNumThreads: 1,
+  executionMode: 'sequential',
+  graphOptimizationLevel: 'all',
+} as const satisfies ort.InferenceSession.SessionOptions;
+
+function quoteList(names: readonly string[]): string {
+  return names.length === 0 ? '(none)' : names.map((n) => `"${n}"`).join(', ');
+}
+
+function describeShape(shape: ReadonlyArray<number | string>): string {
+  return `[${shape.join(', ')}]`;
+}
+
+/**
+ * A loaded, checked model: one ONNX Runtime session plus its manifest. Immutable once created; a hot swap creates
+ * a new instance and releases the old one (release waits for in-flight runs).
+ */
+export class ScoringModel {
+  readonly dir: string;
+  readonly manifest: Manifest;
+  /** SHA-256 of the ONNX file's bytes, hex */
+  readonly sha256: string;
+  /** the model's features in manifest order (description overridden by the manifest's when it gives one) */
+  readonly features: readonly CatalogueFeature[];
+  readonly intraOpNumThreads: number;
+  readonly onnxruntimeVersion: string;
+
+  readonly #session: ort.InferenceSession;
+  readonly #inputName: string;
+  readonly #fetches: readonly string[];
+  readonly #column: number;
+  readonly #approval: boolean;
+  /** the manifest references, float32, in manifest order */
+  readonly #references: Float32Array;
+  #runCount = 0;
+  readonly #inflight = new Set<Promise<unknown>>();
+  #releasing: Promise<void> | undefined;
+
+  private constructor(
+    dir: string,
+    manifest: Manifest,
+    sha256: string,
+    features: readonly CatalogueFeature[],
+    intraOpNumThreads: number,
+    session: ort.InferenceSession,
+  ) {
+    this.dir = dir;
+    this.manifest = manifest;
+    this.sha256 = sha256;
+    this.features = features;
+    this.intraOpNumThreads = intraOpNumThreads;
+    this.onnxruntimeVersion = ort.env.versions.node ?? ort.env.versions.common;
+    this.#session = session;
+    this.#inputName = manifest.input.name;
+    this.#fetches = [manifest.output.name];
+    this.#column = manifest.output.column;
+    this.#approval = manifest.output.meaning === 'approval';
+    this.#references = Float32Array.from(manifest.features, (f) => f.reference);
+  }
+
+  /**
+   * Loads `<dir>/model.json` and `<dir>/<onnxFile>`, checks that the ONNX graph matches the manifest, and makes one
+   * warm-up run. Any problem is one `ModelLoadError` naming the file and the problem.
+   */
+  static async create(dir: string, options: ScoringModelOptions = {}): Promise<ScoringModel> {
+    const intraOpNumThreads = options.intraOpNumThreads ?? 1;
+    if (!Number.isInteger(intraOpNumThreads) || intraOpNumThreads < 1) {
+      throw new RangeError(`intraOpNumThreads must be a positive integer, got ${intraOpNumThreads}`);
+    }
+
+    const manifestFile = path.join(dir, 'model.json');
+    const manifest = await readManifest(manifestFile);
+    const unknown = manifest.features.filter((f) => !FEATURES_BY_NAME.has(f.name)).map((f) => f.name);
+    if (unknown.length > 0) {
+      throw new ModelLoadError(
+        manifestFile,
+        `${manifestFile} lists feature${unknown.length > 1 ? 's' : ''} ${quoteList(unknown)} not in the feature catalogue.`,
+      );
+    }
+    const features = resolveFeatures(manifest.features.map((f) => f.name));
+    const seen = new Set<string>();
+    for (const f of manifest.features) {
+      if (seen.has(f.name)) throw new ModelLoadError(manifestFile, `${manifestFile} lists feature "${f.name}" more than once.`);
+      seen.add(f.name);
+    }
+    if (!manifest.features.every((f) => Number.isFinite(Math.fround(f.reference)))) {
+      const bad = manifest.features.find((f) => !Number.isFinite(Math.fround(f.reference)))!;
+      throw new ModelLoadError(manifestFile, `${manifestFile} gives feature "${bad.name}" a reference that is not a finite float32.`);
+    }
+    const withDescriptions = features.map((f, j) => {
+      const description = manifest.features[j].description;
+      return description === undefined ? f : { ...f, description };
+    });
+
+    const onnxFile = path.join(dir, manifest.onnxFile);
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(onnxFile);
+    } catch (error) {
+      throw new ModelLoadError(onnxFile, `${onnxFile} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`, {
+        cause: error,
+      });
+    }
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(bytes, { ...SESSION_OPTIONS_BASE, intraOpNumThreads });
+    } catch (error) {
+      throw new ModelLoadError(onnxFile, `${onnxFile} is not a model ONNX Runtime can load: ${firstLine(error)}.`, { cause: error });
+    }
+
+    try {
+      const problem = checkSignature(session, manifest);
+      if (problem !== undefined) throw new ModelLoadError(onnxFile, `${onnxFile} ${problem}.`);
+      const model = new ScoringModel(dir, manifest, sha256, withDescriptions, intraOpNumThreads, session);
+      try {
+        // warm-up: the reference row, twice, so a batch dimension other than 1 is exercised
+        const warm = new Float32Array(2 * features.length);
+        warm.set(model.#references, 0);
+        warm.set(model.#references, features.length);
+        await model.predict(warm, 2);
+      } catch (error) {
+        throw new ModelLoadError(onnxFile, `${onnxFile} failed its warm-up run: ${firstLine(error)}.`, { cause: error });
+      }
+      return model;
+    } catch (error) {
+      await session.release().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** `session.run` calls so far, including the one warm-up run made by `create`. */
+  get runCount(): number {
+    return this.#runCount;
+  }
+
+  /**
+   * One `session.run` over an encoded row-major `[rows, F]` matrix → the probability of default per row, clamped to
+   * [0, 1]. A row whose output is NaN gets NaN (the caller decides; `score` makes it that row's error).
+   */
+  async predict(matrix: Float32Array, rows: number): Promise<Float32Array> {
+    if (rows === 0 && matrix.length === 0) return new Float32Array(0);
+    const { data, stride } = await this.#run(matrix, rows);
+    const out = new Float32Array(rows);
+    for (let r = 0; r < rows; r++) out[r] = this.#probability(data, r * stride);
+    return out;
+  }
+
+  /**
+   * Scores validated applications AND their counterfactual explanation rows in exactly one `session.run`: the input
+   * holds, per application, its own row followed by F rows each with one feature set to its manifest reference.
+   * Resolves to one result per application, in order. If some applications fail (non-finite encoding, NaN
+   * probability) it rejects with a `PartialScoringError` carrying the per-application results; a session failure
+   * rejects with that error.
+   */
+  async score(applications: readonly LoanApplication[]): Promise<ScoredApplication[]> {
+    const n = applications.length;
+    if (n === 0) return [];
+    const features = this.features;
+    const width = features.length;
+    const rowsPer = width + 1;
+    const block = rowsPer * width;
+    const references = this.#references;
+    const matrix = new Float32Array(n * block);
+    const impacts: FeatureImpact[][] = new Array(n);
+    let failures: (ScoringError | undefined)[] | undefined;
+
+    for (let i = 0; i < n; i++) {
+      const base = i * block;
+      const application = applications[i];
+      const row: FeatureImpact[] = new Array(width);
+      let failure: ScoringError | undefined;
+      for (let j = 0; j < width; j++) {
+        let value: number;
+        try {
+          value = features[j].compute(application);
+        } catch (error) {
+          failure = new ScoringError('ENCODING_FAILED', `feature "${features[j].name}" could not be computed: ${firstLine(error)}`, {
+            cause: error,
+          });
+          break;
+        }
+        matrix[base + j] = value;
+        if (!Number.isFinite(matrix[base + j])) {
+          failure = new ScoringError(
+            'NON_FINITE_FEATURE',
+            `feature "${features[j].name}" encodes to ${value}, which is not a finite float32`,
+          );
+          break;
+        }
+        row[j] = { feature: features[j].name, value, impact: 0 };
+      }
+      if (failure !== undefined) {
+        (failures ??= new Array(n))[i] = failure;
+        // keep the run valid: this application's block becomes reference rows, and is ignored afterwards
+        for (let r = 0; r < rowsPer; r++) matrix.set(references, base + r * width);
+        continue;
+      }
+      impacts[i] = row;
+      for (let k = 0; k < width; k++) {
+        const start = base + (k + 1) * width;
+        matrix.copyWithin(start, base, base + width);
+        matrix[start + k] = references[k];
+      }
+    }
+
+    const { data, stride } = await this.#run(matrix, n * rowsPer);
+
+    const results: (ScoredApplication | ScoringError)[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const failure = failures?.[i];
+      if (failure !== undefined) {
+        results[i] = failure;
+        continue;
+      }
+      const first = i * rowsPer;
+      const p = this.#probability(data, first * stride);
+      const row = impacts[i];
+      let nanAt = Number.isNaN(p) ? -1 : undefined;
+      for (let k = 0; nanAt === undefined && k < width; k++) {
+        const q = this.#probability(data, (first + 1 + k) * stride);
+        if (Number.isNaN(q)) nanAt = k;
+        else row[k].impact = p - q;
+      }
+      if (nanAt !== undefined) {
+        const message =
+          nanAt < 0
+            ? 'the model returned NaN as the probability of default'
+            : `the model returned NaN for the explanation row that sets "${features[nanAt].name}" to its reference`;
+        results[i] = new ScoringError('NAN_PROBABILITY', message);
+        (failures ??= new Array(n))[i] = results[i] as ScoringError;
+        continue;
+      }
+      results[i] = { probabilityOfDefault: p, impacts: row, model: this };
+    }
+    if (failures !== undefined) throw new PartialScoringError(results);
+    return results as ScoredApplication[];
+  }
+
+  /** Releases the session once the runs already started have finished. Idempotent. */
+  release(): Promise<void> {
+    this.#releasing ??= (async () => {
+      await Promise.allSettled([...this.#inflight]);
+      await this.#session.release();
+    })();
+    return this.#releasing;
+  }
+
+  #probability(data: Float32Array, rowStart: number): number {
+    let p = data[rowStart + this.#column];
+    if (this.#approval) p = 1 - p;
+    // NaN fails both comparisons and stays NaN
+    return p < 0 ? 0 : p > 1 ? 1 : p;
+  }
+
+  async #run(matrix: Float32Array, rows: number): Promise<RawOutput> {
+    if (this.#releasing !== undefined) {
+      throw new Error(`model ${this.manifest.name}@${this.manifest.version} has been released`);
+    }
+    const width = this.features.length;
+    if (!Number.isInteger(rows) || rows < 1 || matrix.length !== rows * width) {
+      throw new RangeError(`predict needs a [rows, ${width}] matrix: got ${matrix.length} values for ${rows} row(s)`);
+    }
+    const input = new ort.Tensor('float32', matrix, [rows, width]);
+    this.#runCount++;
+    const pending = this.#session.run({ [this.#inputName]: input }, this.#fetches);
+    this.#inflight.add(pending);
+    let output: ort.Tensor | undefined;
+    try {
+      output = (await pending)[this.#fetches[0]];
+    } finally {
+      this.#inflight.delete(pending);
+    }
+    const name = this.#fetches[0];
+    if (output === undefined || output.type !== 'float32') {
+      throw new Error(`output "${name}" is ${output === undefined ? 'missing' : output.type}, expected float32`);
+    }
+    const dims = output.dims;
+    if (dims[0] !== rows || dims.length > 2) {
+      throw new Error(`output "${name}" has shape ${describeShape(dims)} for ${rows} input row(s)`);
+    }
+    const stride = dims.length === 2 ? dims[1] : 1;
+    if (this.#column >= stride) {
+      throw new Error(`output "${name}" has shape ${describeShape(dims)}, which has no column ${this.#column}`);
+    }
+    return { data: output.data as Float32Array, stride };
+  }
+}
+
+async function readManifest(file: string): Promise<Manifest> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ModelLoadError(file, `${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`, {
+      cause: error,
+    });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ModelLoadError(file, `${file} is not valid JSON: ${(error as Error).message}.`, { cause: error });
+  }
+  const parsed = manifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
+    throw new ModelLoadError(file, `${file} is not a valid model manifest: ${problems.join('; ')}.`, { cause: parsed.error });
+  }
+  return parsed.data;
+}
+
+/** The first mismatch between the session's signature and the manifest, phrased to follow the file name. */
+function checkSignature(session: ort.InferenceSession, manifest: Manifest): string | undefined {
+  const width = manifest.features.length;
+  const inputName = manifest.input.name;
+  const input = session.inputMetadata.find((m) => m.name === inputName);
+  if (input === undefined) {
+    return `has no input named "${inputName}" (model.json input.name); its inputs are ${quoteList(session.inputNames)}`;
+  }
+  const others = session.inputNames.filter((n) => n !== inputName);
+  if (others.length > 0) {
+    return `has input(s) ${quoteList(others)} besides "${inputName}", which the service cannot feed`;
+  }
+  if (!input.isTensor) return `input "${inputName}" is not a tensor`;
+  if (input.type !== 'float32') return `input "${inputName}" is a ${input.type} tensor, not float32`;
+  const inShape = input.shape;
+  if (inShape.length > 0) {
+    if (inShape.length !== 2) return `input "${inputName}" has shape ${describeShape(inShape)}, not [batch, features]`;
+    const last = inShape[1];
+    if (typeof last === 'number' && last !== width) {
+      return `input "${inputName}" takes ${last} features per row but model.json lists ${width}`;
+    }
+    const batch = inShape[0];
+    if (typeof batch === 'number' && batch > 0) {
+      return `input "${inputName}" has a fixed batch dimension of ${batch}; export it with a dynamic batch dimension`;
+    }
+  }
+
+  const { name: outputName, column } = manifest.output;
+  const output = session.outputMetadata.find((m) => m.name === outputName);
+  if (output === undefined) {
+    return `has no output named "${outputName}" (model.json output.name); its outputs are ${quoteList(session.outputNames)}`;
+  }
+  if (!output.isTensor) {
+    return `output "${outputName}" is not a tensor: it is a ZipMap/sequence output, export with zipmap disabled`;
+  }
+  if (output.type !== 'float32') return `output "${outputName}" is a ${output.type} tensor, not float32`;
+  const outShape = output.shape;
+  if (outShape.length > 2) return `output "${outputName}" has shape ${describeShape(outShape)}, not [N] or [N, C]`;
+  if (outShape.length > 0) {
+    const columns = outShape.length === 1 ? 1 : outShape[1];
+    if (typeof columns === 'number' && column >= columns) {
+      return `output "${outputName}" has shape ${describeShape(outShape)}, so model.json output.column ${column} is out of range`;
+    }
+  }
+  return undefined;
+}
+
+function firstLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split('\n')[0].replace(/\.$/, '');
+}
