@@ -1,9 +1,9 @@
 import { createServer } from 'node:http';
-import { ConfigError, parseConfig } from './config.js';
+import { ConfigError, parseConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
 import { createApp } from './yoga.js';
 
-let config;
+let config: Config;
 try {
   config = parseConfig(process.env);
 } catch (error) {

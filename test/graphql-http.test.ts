@@ -11,7 +11,7 @@ afterAll(async () => {
 });
 
 describe('GraphQL over HTTP compliance', () => {
-  for (const audit of serverAudits({ url: 'http://yoga/graphql', fetchFn: (input: RequestInfo | URL, init?: RequestInit) => app.yoga.fetch(input as string, init) })) {
+  for (const audit of serverAudits({ url: 'http://yoga/graphql', fetchFn: (input: RequestInfo | URL, init?: RequestInit) => app.yoga.fetch(new Request(input, init)) })) {
     if (!audit.name.startsWith('MUST')) continue;
     it(audit.name, async () => {
       const result = await audit.fn();
