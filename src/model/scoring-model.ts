@@ -405,7 +405,7 @@ function checkSignature(session: ort.InferenceSession, manifest: Manifest): stri
     return `has input(s) ${quoteList(others)} besides "${inputName}", which the service cannot feed`;
   }
   if (!input.isTensor) return `input "${inputName}" is not a tensor`;
-  if (input.type !== 'float32') return `input "${inputName}" is a ${input.type} tensor, not float32`;
+  if (input.type !== 'float32') return `input "${inputName}" has element type ${input.type}, not float32`;
   const inShape = input.shape;
   if (inShape.length > 0) {
     if (inShape.length !== 2) return `input "${inputName}" has shape ${describeShape(inShape)}, not [batch, features]`;
@@ -427,7 +427,7 @@ function checkSignature(session: ort.InferenceSession, manifest: Manifest): stri
   if (!output.isTensor) {
     return `output "${outputName}" is not a tensor: it is a ZipMap/sequence output, export with zipmap disabled`;
   }
-  if (output.type !== 'float32') return `output "${outputName}" is a ${output.type} tensor, not float32`;
+  if (output.type !== 'float32') return `output "${outputName}" has element type ${output.type}, not float32`;
   const outShape = output.shape;
   if (outShape.length > 2) return `output "${outputName}" has shape ${describeShape(outShape)}, not [N] or [N, C]`;
   if (outShape.length > 0) {
