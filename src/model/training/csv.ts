@@ -192,41 +192,39 @@ export function parseLoanBookCsv(text: string, source = 'loan book', maxProblems
       continue;
     }
     const candidate: Record<string, unknown> = {};
-    let rowOk = true;
+    const rowProblems: CsvProblem[] = [];
     for (const column of LOAN_BOOK_COLUMNS) {
       if (column === 'defaulted') continue;
       const raw = fields[index.get(column)!].trim();
-      if (raw === '') {
-        report({ line, column, message: 'value is missing' });
-        rowOk = false;
-      } else if (NUMERIC_COLUMNS.has(column)) {
-        if (!NUMBER_PATTERN.test(raw)) {
-          report({ line, column, message: `"${raw}" is not a number` });
-          rowOk = false;
-        } else candidate[column] = Number(raw);
-      } else {
-        candidate[column] = raw;
-      }
+      if (raw === '') rowProblems.push({ line, column, message: 'value is missing' });
+      else if (!NUMERIC_COLUMNS.has(column)) candidate[column] = raw;
+      else if (NUMBER_PATTERN.test(raw)) candidate[column] = Number(raw);
+      else rowProblems.push({ line, column, message: `"${raw}" is not a number` });
     }
     if (refIndex !== undefined) candidate.applicationRef = fields[refIndex] === '' ? null : fields[refIndex];
 
     const rawDefaulted = fields[index.get('defaulted')!].trim();
     if (rawDefaulted !== '0' && rawDefaulted !== '1') {
-      report({ line, column: 'defaulted', message: `must be 0 or 1, got "${rawDefaulted}"` });
-      rowOk = false;
+      rowProblems.push({ line, column: 'defaulted', message: `must be 0 or 1, got "${rawDefaulted}"` });
     }
-    if (!rowOk) continue;
 
     const result = validateApplication(candidate);
     if (!result.ok) {
+      const alreadyReported = new Set(rowProblems.map((p) => p.column));
       for (const e of result.errors) {
+        if (alreadyReported.has(e.field)) continue;
         let message = e.message;
         if (e.field === 'loanPurpose') message = `"${String(candidate.loanPurpose)}" is not one of ${LOAN_PURPOSES.join(', ')}`;
         if (e.field === 'homeOwnership') {
           message = `"${String(candidate.homeOwnership)}" is not one of ${HOME_OWNERSHIPS.join(', ')}`;
         }
-        report({ line, column: e.field, message });
+        rowProblems.push({ line, column: e.field, message });
       }
+    }
+    if (rowProblems.length > 0 || !result.ok) {
+      // in the order of the file's columns
+      const position = (p: CsvProblem) => (p.column !== undefined ? (index.get(p.column) ?? header.length) : -1);
+      rowProblems.sort((a, b) => position(a) - position(b)).forEach(report);
       continue;
     }
     rows.push({ application: result.application, defaulted: rawDefaulted === '1' ? 1 : 0, line });
