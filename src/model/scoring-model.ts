@@ -279,11 +279,13 @@ export class ScoringModel {
         continue;
       }
       impacts[i] = row;
-      for (let k = 0; k < width; k++) {
-        const start = base + (k + 1) * width;
-        matrix.copyWithin(start, base, base + width);
-        matrix[start + k] = references[k];
+      // copy the row into the F rows after it by doubling (⌈log2(F + 1)⌉ copies), then set the diagonal
+      for (let filled = width; filled < block; ) {
+        const count = Math.min(filled, block - filled);
+        matrix.copyWithin(base + filled, base, base + count);
+        filled += count;
       }
+      for (let k = 0, at = base + width; k < width; k++, at += width + 1) matrix[at] = references[k];
     }
 
     const { data, stride } = await this.#run(matrix, n * rowsPer);
