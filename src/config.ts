@@ -22,6 +22,7 @@ const envSchema = z
     MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(2 * 1024 * 1024),
     APPROVE_THRESHOLD: z.coerce.number().gt(0).lt(1).optional(),
     DECLINE_THRESHOLD: z.coerce.number().gt(0).lt(1).optional(),
+    SHUTDOWN_GRACE_MS: int(0, 600_000).default(1_000),
     SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(25_000),
     GRAPHIQL: bool.default(true),
     REPLICA_ID: z.string().min(1).optional(),
@@ -42,6 +43,9 @@ function toConfig(env: z.output<typeof envSchema>) {
       maxBodyBytes: env.MAX_BODY_BYTES,
       /** operations accepted in one HTTP batch (a JSON array of operations) */
       httpBatchLimit: env.HTTP_BATCH_LIMIT,
+      /** after SIGTERM, how long the replica keeps accepting (unready) before it closes its listener */
+      shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+      /** after SIGTERM, how long in-flight requests may take before the process exits 1 */
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
       graphiql: env.GRAPHIQL,
       replicaId: env.REPLICA_ID ?? `${os.hostname()}:${process.pid}`,

@@ -32,18 +32,23 @@ let stopping = false;
 function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
-  logger.info({ signal }, 'draining');
+  logger.info({ signal, graceMs: config.http.shutdownGraceMs }, 'draining');
+  // Unready first, listener open a moment longer: connections already queued in the kernel's accept backlog are
+  // served instead of reset, and a proxy that still sends here is answered rather than refused.
   app.state.draining = true;
   const force = setTimeout(() => {
     logger.error('in-flight requests did not finish in time');
     process.exit(1);
-  }, config.http.shutdownTimeoutMs);
+  }, config.http.shutdownGraceMs + config.http.shutdownTimeoutMs);
   force.unref();
-  server.close(() => {
-    logger.info('stopped');
-    process.exit(0);
-  });
-  server.closeIdleConnections();
+  setTimeout(() => {
+    app.state.refusing = true;
+    server.close(() => {
+      logger.info('stopped');
+      process.exit(0);
+    });
+    server.closeIdleConnections();
+  }, config.http.shutdownGraceMs);
 }
 
 process.on('SIGTERM', () => shutdown('SIGTERM'));

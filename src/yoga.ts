@@ -60,7 +60,10 @@ query ModelInfo {
 
 export interface AppState {
   model: ScoringModel | undefined;
+  /** shutting down: not ready any more, but still serving what reaches it */
   draining: boolean;
+  /** the listener is closed: GraphQL requests on kept-alive connections get 503 so a proxy retries elsewhere */
+  refusing: boolean;
 }
 
 function jsonError(status: number, code: string, message: string, headers: Record<string, string> = {}): Response {
@@ -75,7 +78,7 @@ function useServingGate(state: AppState): Plugin {
   return {
     onRequest({ url, endResponse }) {
       if (url.pathname !== '/graphql') return;
-      if (state.draining) {
+      if (state.refusing) {
         endResponse(jsonError(503, 'SERVICE_UNAVAILABLE', 'This replica is shutting down; retry', { connection: 'close' }));
       } else if (!state.model) {
         endResponse(jsonError(503, 'SERVICE_UNAVAILABLE', 'The model is still loading; retry shortly'));
@@ -96,16 +99,18 @@ function useBodyLimit(maxBytes: number): Plugin {
   };
 }
 
-function useReplicaHeader(replicaId: string): Plugin {
+function useReplicaHeader(replicaId: string, state: AppState): Plugin {
   return {
     onResponse({ response }) {
       response.headers.set('x-replica-id', replicaId);
+      // While draining, every finished exchange closes its keep-alive connection so the server can exit.
+      if (state.draining) response.headers.set('connection', 'close');
     },
   };
 }
 
 export function createApp(config: Config, logger: Logger) {
-  const state: AppState = { model: undefined, draining: false };
+  const state: AppState = { model: undefined, draining: false, refusing: false };
   const currentModel = () => {
     if (!state.model) throw new Error('model not loaded');
     return state.model;
@@ -128,7 +133,7 @@ export function createApp(config: Config, logger: Logger) {
         }
       : false,
     plugins: [
-      useReplicaHeader(config.http.replicaId),
+      useReplicaHeader(config.http.replicaId, state),
       useBodyLimit(config.http.maxBodyBytes),
       useReadinessCheck({ endpoint: '/ready', check: () => state.model !== undefined && !state.draining }),
       useServingGate(state),

@@ -236,17 +236,33 @@ describe('thresholds from configuration', () => {
 });
 
 describe('health and readiness', () => {
-  it('is live and ready once the model is warm, and not ready while draining', async () => {
+  it('is live and ready once the model is warm; draining turns it unready, then refusing', async () => {
     expect((await app.yoga.fetch('http://yoga/health')).status).toBe(200);
     expect((await app.yoga.fetch('http://yoga/ready')).status).toBe(200);
     app.state.draining = true;
     try {
       expect((await app.yoga.fetch('http://yoga/ready')).status).toBe(503);
+      const served = await post(app, { query: SCORE_ONE, variables: { input: goodApplication } });
+      expect(served.json.data.scoreApplication.__typename).toBe('Decision');
+      expect(served.headers.get('connection')).toBe('close');
+      app.state.refusing = true;
       const refused = await post(app, { query: SCORE_ONE, variables: { input: goodApplication } });
       expect(refused.status).toBe(503);
       expect(refused.json.errors[0].extensions.code).toBe('SERVICE_UNAVAILABLE');
     } finally {
       app.state.draining = false;
+      app.state.refusing = false;
     }
+  });
+
+  it('answers 503 to GraphQL until the model is loaded', async () => {
+    const { createApp } = await import('../src/yoga.js');
+    const { createLogger } = await import('../src/logger.js');
+    const cold = createApp(app.config, createLogger('silent'));
+    expect((await cold.yoga.fetch('http://yoga/ready')).status).toBe(503);
+    expect((await cold.yoga.fetch('http://yoga/health')).status).toBe(200);
+    const refused = await post(cold as unknown as TestApp, { query: SCORE_ONE, variables: { input: goodApplication } });
+    expect(refused.status).toBe(503);
+    expect(refused.json.errors[0].message).toMatch(/loading/);
   });
 });
