@@ -1,0 +1,167 @@
+/**
+ * Model-layer throughput: applications/s through the scoring batcher vs raw `session.run` (`model.predict` on a
+ * pre-encoded matrix, with and without the explanation rows) on the same model, at batch sizes 1, 64 and 1,024.
+ *
+ *   npm run bench:model
+ *
+ * Uses models/loan-default-lr-1.0.0 when it is there, else the linear test fixture. Prints a markdown table of
+ * medians and writes every run to bench/results/model-<timestamp>.json. Takes about 30 s.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createScoringBatcher } from '../src/model/batcher.js';
+import { encode } from '../src/model/features.js';
+import { ScoringModel } from '../src/model/scoring-model.js';
+import { removeTempDirs, writeLinearModel } from '../test/fixtures/models.js';
+import { applications } from '../test/helpers/applications.js';
+
+const MODEL_DIR = path.join('models', 'loan-default-lr-1.0.0');
+const BATCH_SIZES = [1, 64, 1024] as const;
+const RUNS = 3;
+const RUN_MS = 500;
+const WARMUP_MS = 100;
+
+type ModeName = 'predict' | 'predict+explain' | 'score' | 'batcher 0ms' | 'batcher 1ms';
+const MODES: readonly ModeName[] = ['predict', 'predict+explain', 'score', 'batcher 0ms', 'batcher 1ms'];
+
+interface Run {
+  iterations: number;
+  ms: number;
+  applicationsPerSecond: number;
+  /** mean wall time of one iteration (one batch of `batchSize` applications) */
+  msPerBatch: number;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+async function timed(batchSize: number, durationMs: number, iteration: () => Promise<unknown>): Promise<Run> {
+  let iterations = 0;
+  const start = performance.now();
+  let now = start;
+  while (now - start < durationMs || iterations < 3) {
+    await iteration();
+    iterations++;
+    now = performance.now();
+  }
+  const ms = now - start;
+  return { iterations, ms, applicationsPerSecond: (batchSize * iterations * 1000) / ms, msPerBatch: ms / iterations };
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const loadAverageAtStart = os.loadavg();
+  const useCommitted = existsSync(path.join(MODEL_DIR, 'model.json')) && existsSync(path.join(MODEL_DIR, 'model.onnx'));
+  const dir = useCommitted ? MODEL_DIR : await writeLinearModel();
+  const modelLabel = useCommitted ? MODEL_DIR : 'test fixture (linear, 7 features)';
+  const model = await ScoringModel.create(dir);
+  const F = model.features.length;
+  console.log(`model: ${modelLabel} (${model.manifest.name}@${model.manifest.version}, ${F} features, sha256 ${model.sha256.slice(0, 12)}…)`);
+  console.log(`onnxruntime-node ${model.onnxruntimeVersion}, intraOpNumThreads ${model.intraOpNumThreads}, node ${process.version}, ${os.cpus().length} CPU(s)\n`);
+
+  const results: Record<number, Record<ModeName, Run[]> & { batcherMeanBatchSize: Record<string, number> }> = {};
+
+  for (const batchSize of BATCH_SIZES) {
+    const apps = applications(batchSize);
+    const plain = encode(apps, model.features);
+    // the same layout score() builds: each row followed by F rows with one feature set to its reference
+    const references = model.manifest.features.map((f) => f.reference);
+    const explained = new Float32Array(batchSize * (F + 1) * F);
+    for (let i = 0; i < batchSize; i++) {
+      const base = i * (F + 1) * F;
+      explained.set(plain.subarray(i * F, (i + 1) * F), base);
+      for (let k = 0; k < F; k++) {
+        explained.copyWithin(base + (k + 1) * F, base, base + F);
+        explained[base + (k + 1) * F + k] = references[k];
+      }
+    }
+    const batchers = {
+      'batcher 0ms': createScoringBatcher(() => model, { maxBatchSize: 1024, windowMs: 0 }),
+      'batcher 1ms': createScoringBatcher(() => model, { maxBatchSize: 1024, windowMs: 1 }),
+    };
+    const iteration: Record<ModeName, () => Promise<unknown>> = {
+      predict: () => model.predict(plain, batchSize),
+      'predict+explain': () => model.predict(explained, batchSize * (F + 1)),
+      score: () => model.score(apps),
+      'batcher 0ms': () => Promise.all(apps.map((a) => batchers['batcher 0ms'].loader.load(a))),
+      'batcher 1ms': () => Promise.all(apps.map((a) => batchers['batcher 1ms'].loader.load(a))),
+    };
+
+    for (const mode of MODES) await timed(batchSize, WARMUP_MS, iteration[mode]);
+    const runs = Object.fromEntries(MODES.map((m) => [m, [] as Run[]])) as Record<ModeName, Run[]>;
+    // interleave the modes so drift (thermal, neighbours) spreads over all of them
+    for (let r = 0; r < RUNS; r++) {
+      for (const mode of MODES) runs[mode].push(await timed(batchSize, RUN_MS, iteration[mode]));
+    }
+    const batcherMeanBatchSize = Object.fromEntries(
+      Object.entries(batchers).map(([name, b]) => [name, b.stats.applications / b.stats.batches]),
+    );
+    for (const [name, size] of Object.entries(batcherMeanBatchSize)) {
+      if (size !== batchSize) throw new Error(`${name}: mean batch size ${size}, expected ${batchSize}`);
+    }
+    results[batchSize] = { ...runs, batcherMeanBatchSize };
+    process.stdout.write(`batch ${batchSize} done\n`);
+  }
+
+  const med = (b: number, m: ModeName) => median(results[b][m].map((r) => r.applicationsPerSecond));
+  const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+  const lines = [
+    '',
+    `applications/s, median of ${RUNS} runs of ${RUN_MS} ms (closed loop: one batch in flight at a time)`,
+    '',
+    '| batch | raw predict (no expl.) | raw predict + expl. rows | model.score | batcher window 0 | batcher window 1 ms | batcher 0 / raw+expl | batcher 1ms / raw+expl | batcher 0 / raw (no expl.) |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...BATCH_SIZES.map((b) => {
+      const rawPlain = med(b, 'predict');
+      const rawExplain = med(b, 'predict+explain');
+      const b0 = med(b, 'batcher 0ms');
+      const b1 = med(b, 'batcher 1ms');
+      return `| ${b} | ${fmt(rawPlain)} | ${fmt(rawExplain)} | ${fmt(med(b, 'score'))} | ${fmt(b0)} | ${fmt(b1)} | ${(b0 / rawExplain).toFixed(2)} | ${(b1 / rawExplain).toFixed(2)} | ${(b0 / rawPlain).toFixed(2)} |`;
+    }),
+    '',
+    `explanation rows: each application brings ${F} counterfactual rows (${F + 1} rows per application per run)`,
+  ];
+  console.log(lines.join('\n'));
+
+  await model.release();
+  await removeTempDirs();
+  const totalSeconds = (performance.now() - started) / 1000;
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const out = path.join('bench', 'results', `model-${stamp}.json`);
+  await mkdir(path.dirname(out), { recursive: true });
+  await writeFile(
+    out,
+    `${JSON.stringify(
+      {
+        kind: 'model',
+        startedAt: new Date(Date.now() - totalSeconds * 1000).toISOString(),
+        totalSeconds,
+        model: { source: modelLabel, name: model.manifest.name, version: model.manifest.version, sha256: model.sha256, features: F },
+        environment: {
+          node: process.version,
+          onnxruntime: model.onnxruntimeVersion,
+          intraOpNumThreads: model.intraOpNumThreads,
+          cpus: os.cpus().length,
+          cpuModel: os.cpus()[0]?.model ?? 'unknown',
+          platform: `${os.platform()} ${os.arch()}`,
+          /** 1/5/15-minute load averages: other work on the machine skews the numbers */
+          loadAverage: { start: loadAverageAtStart, end: os.loadavg() },
+        },
+        config: { batchSizes: BATCH_SIZES, runs: RUNS, runMs: RUN_MS, warmupMs: WARMUP_MS, modes: MODES },
+        medians: Object.fromEntries(BATCH_SIZES.map((b) => [b, Object.fromEntries(MODES.map((m) => [m, med(b, m)]))])),
+        runs: results,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  console.log(`\nload average (1 min) ${loadAverageAtStart[0].toFixed(2)} → ${os.loadavg()[0].toFixed(2)} on ${os.cpus().length} CPU(s)`);
+  console.log(`raw results: ${out} (${totalSeconds.toFixed(1)} s)`);
+}
+
+await main();
