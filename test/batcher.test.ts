@@ -147,6 +147,19 @@ describe('createScoringBatcher', () => {
     expect((settled[0] as PromiseRejectedResult).reason.message).toBe('no model loaded');
   });
 
+  it('does not run the model when every application of a batch fails to encode', async () => {
+    const { loader, stats } = createScoringBatcher(() => model, DEFAULT_BATCHER_OPTIONS);
+    const before = model.runCount;
+    const results = await loader.loadMany([
+      { ...goodApplication, annualIncome: 0 },
+      { ...riskyApplication, annualIncome: Number.NaN },
+    ]);
+    expect(model.runCount - before).toBe(0);
+    expect(results.map((r) => (r as ScoringError).code)).toEqual(['NON_FINITE_FEATURE', 'NON_FINITE_FEATURE']);
+    expect((results[1] as ScoringError).message).toBe('feature "debtToIncome" encodes to NaN, which is not a finite float32');
+    expect(stats.failedApplications).toBe(2);
+  });
+
   it('asks for the model once per batch, so a hot swap lets the in-flight batch finish on the old model', async () => {
     const oldModel = await ScoringModel.create(await writeLinearModel());
     const newModel = await ScoringModel.create(await writeLinearModel(LINEAR_SPEC, { version: '0.0.2' }));

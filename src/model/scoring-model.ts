@@ -288,6 +288,7 @@ export class ScoringModel {
       for (let k = 0, at = base + width; k < width; k++, at += width + 1) matrix[at] = references[k];
     }
 
+    if (failures !== undefined && failures.filter(Boolean).length === n) throw new PartialScoringError(failures as ScoringError[]);
     const { data, stride } = await this.#run(matrix, n * rowsPer);
 
     const results: (ScoredApplication | ScoringError)[] = new Array(n);
