@@ -400,7 +400,13 @@ export async function stopClusterFromPidFiles(runDir: string, log: (l: string) =
     return 0;
   }
   const readPid = (file: string) => {
-    const n = Number(readFileSync(path.join(runDir, file), 'utf8').trim());
+    let text: string;
+    try {
+      text = readFileSync(path.join(runDir, file), 'utf8');
+    } catch {
+      return undefined; // nginx removes its own nginx.pid on exit
+    }
+    const n = Number(text.trim());
     return Number.isInteger(n) && n > 0 ? n : undefined;
   };
   const waitGone = async (pid: number, ms: number) => {
@@ -424,10 +430,12 @@ export async function stopClusterFromPidFiles(runDir: string, log: (l: string) =
     log(`supervisor ${supervisor} did not exit within 40 s; stopping its processes directly`);
   }
   let failures = 0;
-  const order = [...pidFiles.filter((f) => f.startsWith('nginx')), ...pidFiles.filter((f) => f.startsWith('replica-'))];
+  // nginx first (nginx-master.pid is ours; nginx.pid is nginx's own copy of the same pid), then the replicas
+  const order = [...pidFiles.filter((f) => f.startsWith('nginx')).sort(), ...pidFiles.filter((f) => f.startsWith('replica-'))];
+  const signalled = new Set<number>();
   for (const file of order) {
     const pid = readPid(file);
-    if (!pid || !isAlive(pid)) {
+    if (!pid || signalled.has(pid) || !isAlive(pid)) {
       rmSync(path.join(runDir, file), { force: true });
       continue;
     }
@@ -438,6 +446,7 @@ export async function stopClusterFromPidFiles(runDir: string, log: (l: string) =
       rmSync(path.join(runDir, file), { force: true });
       continue;
     }
+    signalled.add(pid);
     const signal = file.startsWith('nginx') ? 'SIGQUIT' : 'SIGTERM';
     log(`${file}: ${signal} → pid ${pid}`);
     process.kill(pid, signal);
