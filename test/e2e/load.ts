@@ -1,0 +1,191 @@
+/**
+ * Bounded load for the cluster e2e tests: autocannon with a fixed request count and rate (so the run lasts
+ * amount / rate seconds), a hard wall-clock cap, and a check of every response body. Actions (kill a replica,
+ * ...) run at given offsets into the run.
+ */
+import autocannon from 'autocannon';
+import { readFileSync } from 'node:fs';
+
+export const SCORE_MUTATION =
+  'mutation($i: LoanApplicationInput!){ scoreApplication(input:$i){ __typename ... on Decision { id outcome probabilityOfDefault } } }';
+
+export const APPLICATION = {
+  annualIncome: 65000,
+  monthlyDebt: 800,
+  loanAmount: 15000,
+  loanTermMonths: 36,
+  loanPurpose: 'DEBT_CONSOLIDATION',
+  creditScore: 710,
+  employmentYears: 5,
+  homeOwnership: 'RENT',
+  openCreditLines: 6,
+  delinquencies2y: 0,
+  revolvingUtilization: 0.35,
+};
+
+export const SCORE_BODY = JSON.stringify({ query: SCORE_MUTATION, variables: { i: APPLICATION } });
+
+/** Whether a response body is a scoreApplication Decision. */
+export function isDecision(body: string): boolean {
+  try {
+    const parsed = JSON.parse(body) as { data?: { scoreApplication?: { __typename?: string; id?: unknown } }; errors?: unknown };
+    const result = parsed.data?.scoreApplication;
+    return parsed.errors === undefined && result?.__typename === 'Decision' && typeof result.id === 'string';
+  } catch {
+    return false;
+  }
+}
+
+export interface LoadOptions {
+  /** nginx base URL */
+  url: string;
+  /** total requests */
+  amount: number;
+  /** requests per second over all connections */
+  ratePerSecond: number;
+  connections: number;
+  /** hard cap: the run is stopped after this long even if requests are outstanding */
+  maxDurationMs: number;
+  /** things to do during the run, at ms offsets from its start */
+  actions?: Array<{ atMs: number; run: () => unknown }>;
+}
+
+export interface LoadReport {
+  amount: number;
+  /** responses seen by the body check (autocannon sends more than `amount` if some requests errored) */
+  responses: number;
+  /** 2xx responses whose body is a Decision */
+  decisions: number;
+  /** non-2xx responses + 2xx responses without a Decision + socket errors + timeouts */
+  failed: number;
+  non2xx: number;
+  notDecision: number;
+  errors: number;
+  timeouts: number;
+  resets: number;
+  statuses: Record<string, number>;
+  /** x-replica-id of each successful response */
+  byReplica: Record<string, number>;
+  /** x-replica-id of every non-successful response (should stay empty) */
+  failedByReplica: Record<string, number>;
+  durationMs: number;
+  /** stopped by maxDurationMs */
+  capped: boolean;
+  /** up to 5 failing responses, for the assertion message */
+  samples: string[];
+  p99Ms: number;
+}
+
+function header(headers: Record<string, string | string[]>, name: string): string {
+  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return Array.isArray(v) ? v.join(',') : v;
+  return '(none)';
+}
+
+export async function runLoad(options: LoadOptions): Promise<LoadReport> {
+  const report: LoadReport = {
+    amount: options.amount,
+    responses: 0,
+    decisions: 0,
+    failed: 0,
+    non2xx: 0,
+    notDecision: 0,
+    errors: 0,
+    timeouts: 0,
+    resets: 0,
+    statuses: {},
+    byReplica: {},
+    failedByReplica: {},
+    durationMs: 0,
+    capped: false,
+    samples: [],
+    p99Ms: 0,
+  };
+  const started = Date.now();
+  const instance = autocannon({
+    url: options.url,
+    connections: options.connections,
+    overallRate: options.ratePerSecond,
+    amount: options.amount,
+    timeout: 10,
+    requests: [
+      {
+        method: 'POST',
+        path: '/graphql',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: SCORE_BODY,
+        onResponse: (status, body, _context, headers) => {
+          report.responses++;
+          report.statuses[status] = (report.statuses[status] ?? 0) + 1;
+          const replica = header(headers, 'x-replica-id');
+          if (status >= 200 && status < 300 && isDecision(body)) {
+            report.decisions++;
+            report.byReplica[replica] = (report.byReplica[replica] ?? 0) + 1;
+          } else {
+            report.failedByReplica[replica] = (report.failedByReplica[replica] ?? 0) + 1;
+            if (status >= 200 && status < 300) report.notDecision++;
+            if (report.samples.length < 5) report.samples.push(`${status} from ${replica}: ${body.slice(0, 200)}`);
+          }
+        },
+      },
+    ],
+  });
+  instance.on('reqError', (error: Error) => {
+    if (report.samples.length < 5) report.samples.push(`request error: ${error.message}`);
+  });
+  const actionErrors: unknown[] = [];
+  const timers = (options.actions ?? []).map((action) =>
+    setTimeout(() => {
+      Promise.resolve()
+        .then(action.run)
+        .catch((error: unknown) => actionErrors.push(error));
+    }, action.atMs),
+  );
+  const cap = setTimeout(() => {
+    report.capped = true;
+    instance.stop();
+  }, options.maxDurationMs);
+  try {
+    const result = await instance;
+    report.non2xx = result.non2xx;
+    report.errors = result.errors;
+    report.timeouts = result.timeouts;
+    report.resets = result.resets;
+    report.p99Ms = result.latency.p99;
+  } finally {
+    clearTimeout(cap);
+    for (const t of timers) clearTimeout(t);
+  }
+  report.durationMs = Date.now() - started;
+  report.failed = report.non2xx + report.notDecision + report.errors;
+  if (actionErrors.length) throw actionErrors[0];
+  return report;
+}
+
+export interface AccessLogEntry {
+  status: number;
+  /** every upstream tried, in order ("127.0.0.1:18101") */
+  upstreams: string[];
+  /** the status of each attempt ("502", "200", "-") */
+  upstreamStatuses: string[];
+  requestId: string;
+  line: string;
+}
+
+/** Parses the loan_api log_format of deploy/nginx.conf.template. */
+export function readAccessLog(file: string): AccessLogEntry[] {
+  const entries: AccessLogEntry[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /" (\d{3}) \d+ rt=\S+ ua="([^"]*)" us="([^"]*)" urt="[^"]*" rid=(\S+)/.exec(line);
+    if (!m) continue;
+    // attempts are separated by ", " (and by " : " after an internal redirect, which this config has none of)
+    const split = (s: string) => (s === '-' ? [] : s.split(/\s*[,:]\s+/));
+    entries.push({
+      status: Number(m[1]),
+      upstreams: split(m[2]),
+      upstreamStatuses: split(m[3]),
+      requestId: m[4],
+      line,
+    });
+  }
+  return entries;
+}
