@@ -1,4 +1,5 @@
 import os from 'node:os';
+import path from 'node:path';
 import { z } from 'zod';
 
 const bool = z
@@ -13,6 +14,11 @@ const envSchema = z
     HOST: z.string().min(1).default('0.0.0.0'),
     MODEL_DIR: z.string().min(1).default('models/loan-default-lr-1.0.0'),
     DATA_DIR: z.string().min(1).default('data'),
+    AUDIT: z.enum(['on', 'off']).default('on'),
+    AUDIT_DB: z.string().min(1).optional(),
+    AUDIT_SYNC: z.enum(['full', 'normal']).default('full'),
+    POLICY_FILE: z.string().min(1).default('policy/policy.json'),
+    REASON_CODES_FILE: z.string().min(1).default('policy/reason-codes.json'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     BATCH_WINDOW_MS: z.coerce.number().min(0).max(100).default(1),
     BATCH_MAX_SIZE: int(1, 65_536).default(1024),
@@ -59,6 +65,15 @@ function toConfig(env: z.output<typeof envSchema>) {
     batching: { windowMs: env.BATCH_WINDOW_MS, maxBatchSize: env.BATCH_MAX_SIZE },
     limits: { bulkMaxItems: env.BULK_MAX_ITEMS },
     dataDir: env.DATA_DIR,
+    audit: {
+      /** off only for benchmarks: without the audit trail there is no decision(id) and no idempotency */
+      enabled: env.AUDIT === 'on',
+      /** @default "<DATA_DIR>/decisions.db" */
+      file: env.AUDIT_DB ?? path.join(env.DATA_DIR, 'decisions.db'),
+      /** full: each commit reaches the disk before the answer (survives power loss); normal: survives a process crash */
+      sync: env.AUDIT_SYNC,
+    },
+    policy: { file: env.POLICY_FILE, reasonCodesFile: env.REASON_CODES_FILE },
     logLevel: env.LOG_LEVEL,
   };
 }

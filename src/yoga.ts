@@ -3,7 +3,10 @@ import { createYoga, useReadinessCheck, type Plugin } from 'graphql-yoga';
 import type { Config } from './config.js';
 import type { Context } from './context.js';
 import type { Logger } from './logger.js';
+import { AuditStore } from './audit/audit-store.js';
 import { createScoringBatcher } from './model/batcher.js';
+import { DecisionService } from './model/decision-service.js';
+import { loadPolicy } from './model/policy.js';
 import { ScoringModel } from './model/scoring-model.js';
 import { schema } from './schema/index.js';
 
@@ -116,7 +119,10 @@ export function createApp(config: Config, logger: Logger) {
     return state.model;
   };
   const batcher = createScoringBatcher(currentModel, config.batching);
-  const context: Context = { config, loader: batcher.loader, currentModel };
+  const { policy, reasonCodes } = loadPolicy(config.policy.file, config.policy.reasonCodesFile);
+  const audit = config.audit.enabled ? new AuditStore(config.audit.file, config.audit.sync) : null;
+  const decisions = new DecisionService(batcher.loader, audit, { policy, reasonCodes, thresholds: config.model.thresholds });
+  const context: Context = { config, loader: batcher.loader, currentModel, decisions };
 
   const yoga = createYoga({
     schema,
@@ -147,7 +153,12 @@ export function createApp(config: Config, logger: Logger) {
     return model;
   }
 
-  return { yoga, state, batcher, loadModel };
+  async function close(): Promise<void> {
+    await state.model?.release();
+    audit?.close();
+  }
+
+  return { yoga, state, batcher, audit, decisions, loadModel, close };
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -8,7 +8,7 @@ beforeAll(async () => {
   app = await startTestApp({ BULK_MAX_ITEMS: '250' });
 });
 afterAll(async () => {
-  await app.state.model?.release();
+  await app.close();
 });
 
 async function directProbability(input: typeof goodApplication) {
@@ -32,10 +32,12 @@ describe('scoreApplication', () => {
     expect(decision.score).toBeLessThan(700);
     expect(decision.reasons.length).toBeGreaterThan(0);
     expect(decision.reasons.length).toBeLessThanOrEqual(4);
-    const impacts = decision.reasons.map((r: { impact: number }) => r.impact);
+    const modelReasons = decision.reasons.filter((r: { source: string }) => r.source === 'MODEL');
+    expect(modelReasons.length).toBeGreaterThan(0);
+    const impacts = modelReasons.map((r: { impact: number }) => r.impact);
     expect(impacts).toEqual([...impacts].sort((a, b) => b - a));
     const served = new Set(app.state.model!.manifest.features.map((f) => f.name));
-    for (const reason of decision.reasons) {
+    for (const reason of modelReasons) {
       expect(served.has(reason.feature)).toBe(true);
       expect(reason.impact).toBeGreaterThan(0);
       expect(reason.code).toMatch(/^[A-Z0-9_]+$/);
@@ -230,7 +232,7 @@ describe('thresholds from configuration', () => {
       const info = await post(strict, { query: '{ modelInfo { thresholds { approve decline } } }' });
       expect(info.json.data.modelInfo.thresholds).toEqual({ approve: 0.000001, decline: 0.000002 });
     } finally {
-      await strict.state.model?.release();
+      await strict.close();
     }
   });
 });

@@ -41,7 +41,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await new Promise((resolve) => server?.close(resolve));
-  await app?.state.model?.release();
+  await app?.close();
   if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 });
 

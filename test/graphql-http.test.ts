@@ -7,7 +7,7 @@ beforeAll(async () => {
   app = await startTestApp();
 });
 afterAll(async () => {
-  await app.state.model?.release();
+  await app.close();
 });
 
 describe('GraphQL over HTTP compliance', () => {

@@ -1,15 +1,34 @@
-import { randomUUID } from 'node:crypto';
-import type DataLoader from 'dataloader';
-import { validateApplication, type FieldError, type LoanApplication } from './application.js';
+import { createHash, randomUUID } from 'node:crypto';
+import type { FieldError, LoanApplication } from './application.js';
 import { MAX_REASONS, outcomeFor, scoreFor, topRiskFactors, type DecisionOutcome, type Thresholds } from './decision.js';
 import { FEATURES_BY_NAME } from './features.js';
+import {
+  evaluatePolicy,
+  hitsBySeverity,
+  strictestOutcome,
+  type Policy,
+  type PolicyEffect,
+  type ReasonCodes,
+} from './policy.js';
 import type { ScoredApplication, ScoringModel } from './scoring-model.js';
+
+export type ReasonSource = 'POLICY' | 'MODEL';
 
 export interface Reason {
   code: string;
   description: string;
+  source: ReasonSource;
+  /** the model feature (MODEL) or the variable the rule tested (POLICY) */
   feature: string;
+  /** how much the feature raised the probability of default; for a rule, the model's impact of its variable, or 0 */
   impact: number;
+  ruleId: string | null;
+}
+
+export interface PolicyHitView {
+  ruleId: string;
+  effect: PolicyEffect;
+  description: string;
 }
 
 export interface Decision {
@@ -19,6 +38,8 @@ export interface Decision {
   probabilityOfDefault: number;
   score: number;
   reasons: Reason[];
+  policyHits: PolicyHitView[];
+  policyVersion: string;
   modelVersion: string;
   decidedAt: Date;
 }
@@ -42,60 +63,82 @@ export function thresholdsFor(model: ScoringModel, overrides: ThresholdOverrides
   };
 }
 
-function reasonsFor(scored: ScoredApplication, outcome: DecisionOutcome): Reason[] {
+export interface DecisionPolicy {
+  policy: Policy;
+  reasonCodes: ReasonCodes;
+  thresholds: ThresholdOverrides;
+}
+
+/**
+ * Ranked adverse-action reasons: the rules hit, strictest first, then the features that raised the risk most. Only
+ * rules actually hit and features the served model actually scored can appear.
+ */
+function reasonsFor(
+  scored: ScoredApplication,
+  hits: ReturnType<typeof evaluatePolicy>,
+  outcome: DecisionOutcome,
+  reasonCodes: ReasonCodes,
+): Reason[] {
+  const impactOf = new Map(scored.impacts.map((i) => [i.feature, i.impact]));
+  const reasons: Reason[] = hitsBySeverity(hits).map((hit) => ({
+    code: hit.reasonCode,
+    description: reasonCodes.codes[hit.reasonCode],
+    source: 'POLICY',
+    feature: hit.variable,
+    impact: impactOf.get(hit.variable) ?? 0,
+    ruleId: hit.ruleId,
+  }));
   let factors = topRiskFactors(scored.impacts, MAX_REASONS);
-  // A referral or decline must always be explained: when no single feature pushes the risk above its
-  // reference level, the feature that pushes it most (however little) is still the best answer.
-  if (factors.length === 0 && outcome !== 'APPROVE' && scored.impacts.length > 0) {
+  // A referral or decline must always be explained: when no single feature pushes the risk above its reference
+  // level, the one that pushes it most (however little) is still the best answer.
+  if (factors.length === 0 && reasons.length === 0 && outcome !== 'APPROVE' && scored.impacts.length > 0) {
     factors = [scored.impacts.reduce((a, b) => (b.impact > a.impact ? b : a))];
   }
-  const manifestFeatures = new Map(scored.model.manifest.features.map((f) => [f.name, f]));
-  return factors.map((f) => {
-    const catalogue = FEATURES_BY_NAME.get(f.feature)!;
-    return {
-      code: catalogue.reasonCode,
-      description: manifestFeatures.get(f.feature)?.description ?? catalogue.description,
-      feature: f.feature,
-      impact: f.impact,
-    };
-  });
+  for (const factor of factors) {
+    const code = FEATURES_BY_NAME.get(factor.feature)!.reasonCode;
+    if (reasons.some((r) => r.code === code)) continue;
+    reasons.push({
+      code,
+      description: reasonCodes.codes[code],
+      source: 'MODEL',
+      feature: factor.feature,
+      impact: factor.impact,
+      ruleId: null,
+    });
+  }
+  return reasons.slice(0, MAX_REASONS);
 }
 
 export function decisionFrom(
   application: LoanApplication,
   scored: ScoredApplication,
-  overrides: ThresholdOverrides,
+  decisionPolicy: DecisionPolicy,
   now = new Date(),
 ): Decision {
-  const thresholds = thresholdsFor(scored.model, overrides);
-  const outcome = outcomeFor(scored.probabilityOfDefault, thresholds);
+  const { policy, reasonCodes } = decisionPolicy;
+  const modelOutcome = outcomeFor(scored.probabilityOfDefault, thresholdsFor(scored.model, decisionPolicy.thresholds));
+  const hits = evaluatePolicy(application, policy);
+  const outcome = strictestOutcome(modelOutcome, hits);
   return {
     id: randomUUID(),
     applicationRef: application.applicationRef ?? null,
     outcome,
     probabilityOfDefault: scored.probabilityOfDefault,
     score: scoreFor(scored.probabilityOfDefault),
-    reasons: reasonsFor(scored, outcome),
+    reasons: reasonsFor(scored, hits, outcome, reasonCodes),
+    policyHits: hits.map(({ ruleId, effect, description }) => ({ ruleId, effect, description })),
+    policyVersion: policy.version,
     modelVersion: `${scored.model.manifest.name}-${scored.model.manifest.version}`,
     decidedAt: now,
   };
 }
 
-/** Validates, scores through the shared batcher, and decides one application. */
-export async function decide(
-  input: unknown,
-  loader: DataLoader<LoanApplication, ScoredApplication>,
-  overrides: ThresholdOverrides,
-): Promise<DecisionResult> {
-  const validation = validateApplication(input);
-  if (!validation.ok) {
-    const fields = [...new Set(validation.errors.map((e) => e.field))];
-    return {
-      kind: 'invalid',
-      message: `The application breaks ${validation.errors.length} rule(s) on ${fields.join(', ')}`,
-      fieldErrors: validation.errors,
-    };
-  }
-  const scored = await loader.load(validation.application);
-  return { kind: 'decision', ...decisionFrom(validation.application, scored, overrides) };
+/** SHA-256 of the application with its keys sorted: equal inputs hash equally whatever their field order. */
+export function inputHash(application: LoanApplication): string {
+  const canonical = Object.fromEntries(
+    Object.entries(application)
+      .filter(([, v]) => v !== undefined && v !== null)
+      .sort(([a], [b]) => a.localeCompare(b)),
+  );
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }

@@ -1,24 +1,55 @@
 import { GraphQLError } from 'graphql';
-import { decide } from '../model/decisioning.js';
+import { IdempotencyKeyReusedError } from '../model/decision-service.js';
+import type { DecisionResult } from '../model/decisioning.js';
 import { builder } from '../schema/builder.js';
 import { LoanApplicationInput } from '../schema/loan-application-input.js';
 import { ScoreApplicationResult } from '../schema/score-application-result.js';
+
+function refuse(message: string, code: string, extensions: Record<string, unknown> = {}): never {
+  throw new GraphQLError(message, { extensions: { code, ...extensions } });
+}
 
 builder.mutationField('scoreApplications', (t) =>
   t.field({
     type: [ScoreApplicationResult],
     description:
       'Decides many applications in one request, results in input order; an invalid item fails alone. ' +
-      'Refused whole with BATCH_TOO_LARGE above the configured cap.',
-    args: { inputs: t.arg({ type: [LoanApplicationInput], required: true }) },
-    resolve: (_root, { inputs }, { loader, config }) => {
+      'idempotencyKeys, when given, holds one key (or null) per input. Refused whole with BATCH_TOO_LARGE above the cap.',
+    args: {
+      inputs: t.arg({ type: [LoanApplicationInput], required: true }),
+      idempotencyKeys: t.arg.stringList({ required: { list: false, items: false } }),
+    },
+    resolve: (_root, { inputs, idempotencyKeys }, { decisions, config, caller }) => {
       const cap = config.limits.bulkMaxItems;
       if (inputs.length > cap) {
-        throw new GraphQLError(`inputs has ${inputs.length} items; at most ${cap} are accepted in one request`, {
-          extensions: { code: 'BATCH_TOO_LARGE', maxItems: cap, field: 'inputs' },
+        refuse(`inputs has ${inputs.length} items; at most ${cap} are accepted in one request`, 'BATCH_TOO_LARGE', {
+          maxItems: cap,
+          field: 'inputs',
         });
       }
-      return Promise.all(inputs.map((input) => decide(input, loader, config.model.thresholds)));
+      if (idempotencyKeys && idempotencyKeys.length !== inputs.length) {
+        refuse(
+          `idempotencyKeys has ${idempotencyKeys.length} items; it must have one (or null) per input, ${inputs.length}`,
+          'BAD_USER_INPUT',
+          { field: 'idempotencyKeys' },
+        );
+      }
+      return Promise.all(
+        inputs.map(async (input, i): Promise<DecisionResult> => {
+          const idempotencyKey = idempotencyKeys?.[i] ?? null;
+          try {
+            return await decisions.decide(input, { idempotencyKey, caller: caller?.keyId });
+          } catch (error) {
+            if (!(error instanceof IdempotencyKeyReusedError)) throw error;
+            // One item's reused key must not fail the others: it is reported on that item.
+            return {
+              kind: 'invalid',
+              message: error.message,
+              fieldErrors: [{ field: `idempotencyKeys.${i}`, code: error.code, message: error.message }],
+            };
+          }
+        }),
+      );
     },
   }),
 );

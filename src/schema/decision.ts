@@ -2,6 +2,7 @@ import type { Decision as DecisionShape } from '../model/decisioning.js';
 import { builder } from './builder.js';
 import { DateTime } from './date-time.js';
 import { DecisionOutcome } from './decision-outcome.js';
+import { PolicyHit } from './policy-hit.js';
 import { Reason } from './reason.js';
 
 export const Decision = builder.objectRef<DecisionShape>('Decision').implement({
@@ -14,8 +15,11 @@ export const Decision = builder.objectRef<DecisionShape>('Decision').implement({
     score: t.exposeInt('score', { description: '300–850, higher is safer; never increases as the probability of default rises' }),
     reasons: t.expose('reasons', {
       type: [Reason],
-      description: 'At most 4, ranked by how much each raised the risk; never empty unless the outcome is APPROVE',
+      description:
+        'At most 4: the rules hit (strictest first), then the features that raised the risk most; never empty unless the outcome is APPROVE',
     }),
+    policyHits: t.expose('policyHits', { type: [PolicyHit] }),
+    policyVersion: t.exposeString('policyVersion'),
     modelVersion: t.exposeString('modelVersion'),
     decidedAt: t.expose('decidedAt', { type: DateTime }),
   }),

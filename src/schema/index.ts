@@ -4,6 +4,7 @@ import './decision.js';
 import './invalid-application.js';
 import './model-info.js';
 import './score-application-result.js';
+import '../resolvers/decision.js';
 import '../resolvers/model-info.js';
 import '../resolvers/score-application.js';
 import '../resolvers/score-applications.js';

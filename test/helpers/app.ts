@@ -1,9 +1,14 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createApp } from '../../src/yoga.js';
 
+/** A fresh app on the real model, with its own audit database in a temporary folder. */
 export async function startTestApp(env: Record<string, string> = {}) {
-  const config = parseConfig({ LOG_LEVEL: 'silent', ...env });
+  const dataDir = mkdtempSync(join(tmpdir(), 'loan-api-test-'));
+  const config = parseConfig({ LOG_LEVEL: 'silent', DATA_DIR: dataDir, ...env });
   const app = createApp(config, createLogger(config.logLevel));
   await app.loadModel();
   return { ...app, config };
@@ -34,7 +39,8 @@ export const DECISION_FIELDS = /* GraphQL */ `
   __typename
   ... on Decision {
     id applicationRef outcome probabilityOfDefault score modelVersion decidedAt
-    reasons { code description feature impact }
+    reasons { code description source feature impact ruleId }
+    policyHits { ruleId effect description } policyVersion
   }
   ... on InvalidApplication { message fieldErrors { field code message } }
 `;
