@@ -35,13 +35,15 @@ export async function post(app: TestApp, body: unknown, headers: Record<string, 
   return { status: response.status, headers: response.headers, json, text };
 }
 
+export const DECISION_SELECTION = /* GraphQL */ `
+  id applicationRef outcome probabilityOfDefault score modelVersion decidedAt
+  reasons { code description source feature impact ruleId }
+  policyHits { ruleId effect description } policyVersion
+`;
+
 export const DECISION_FIELDS = /* GraphQL */ `
   __typename
-  ... on Decision {
-    id applicationRef outcome probabilityOfDefault score modelVersion decidedAt
-    reasons { code description source feature impact ruleId }
-    policyHits { ruleId effect description } policyVersion
-  }
+  ... on Decision { ${DECISION_SELECTION} }
   ... on InvalidApplication { message fieldErrors { field code message } }
 `;
 
