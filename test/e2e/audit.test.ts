@@ -1,0 +1,122 @@
+/**
+ * End-to-end, issue 5: the audit trail and idempotency across real replicas behind real nginx, sharing one SQLite
+ * file as `npm run cluster` and the compose volume do.
+ *   - a replica SIGKILLed during load loses no acknowledged decision: every id a client received is found by
+ *     decision(id) afterwards, through any replica;
+ *   - a partner's retry with the same key, after the replica that answered has died, yields the same decision, and
+ *     the database holds exactly one row for that key.
+ * Ports 18201-18203 (replicas) and 18280 (nginx); every process is stopped by pid in afterAll.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../../scripts/cluster.js';
+import { applications } from '../helpers/applications.js';
+
+let cluster: Cluster;
+let dataDir: string;
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(path.join(tmpdir(), 'loan-api-audit-e2e-'));
+  cluster = await startCluster({
+    replicas: 3,
+    basePort: 18201,
+    port: 18280,
+    runDir: path.join(dataDir, 'run'),
+    env: { LOG_LEVEL: 'warn', DATA_DIR: dataDir, BATCH_WINDOW_MS: '5' },
+  });
+});
+
+afterAll(async () => {
+  await cluster?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+const SCORE = `mutation($input: LoanApplicationInput!, $key: String) {
+  scoreApplication(input: $input, idempotencyKey: $key) { __typename ... on Decision { id outcome } }
+}`;
+
+async function score(input: unknown, key?: string): Promise<{ id?: string; replica: string | null; status: number }> {
+  const response = await fetch(`${cluster.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: SCORE, variables: { input, key } }),
+    signal: AbortSignal.timeout(15_000),
+  });
+  const body = (await response.json()) as { data?: { scoreApplication?: { id?: string } } };
+  return { id: body.data?.scoreApplication?.id, replica: response.headers.get('x-replica-id'), status: response.status };
+}
+
+async function findDecision(id: string): Promise<string | null> {
+  const response = await fetch(`${cluster.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: 'query($id: ID!) { decision(id: $id) { id } }', variables: { id } }),
+    signal: AbortSignal.timeout(15_000),
+  });
+  const body = (await response.json()) as { data?: { decision: { id: string } | null } };
+  return body.data?.decision?.id ?? null;
+}
+
+describe('audit trail across replicas', () => {
+  it('loses no acknowledged decision when a replica is SIGKILLed under load', async () => {
+    const inputs = applications(200);
+    const acknowledged: string[] = [];
+    let failures = 0;
+    const deadline = Date.now() + 20_000;
+    let sent = 0;
+    // 8 clients, 1,600 requests at most, 20 s at most; the kill lands 1 s in.
+    const worker = async () => {
+      while (sent < 1_600 && Date.now() < deadline) {
+        const input = inputs[sent++ % inputs.length];
+        try {
+          const result = await score(input);
+          if (result.id) acknowledged.push(result.id);
+          else failures++;
+        } catch {
+          failures++;
+        }
+      }
+    };
+    const victim = cluster.replicas[0];
+    const kill = setTimeout(() => process.kill(victim.pid, 'SIGKILL'), 1_000);
+    await Promise.all(Array.from({ length: 8 }, worker));
+    clearTimeout(kill);
+    expect((await victim.exited).signal).toBe('SIGKILL');
+    expect(acknowledged.length).toBeGreaterThan(500);
+
+    const missing: string[] = [];
+    for (let i = 0; i < acknowledged.length; i += 50) {
+      const found = await Promise.all(acknowledged.slice(i, i + 50).map(findDecision));
+      found.forEach((id, j) => id !== acknowledged[i + j] && missing.push(acknowledged[i + j]));
+    }
+    console.info(`audit e2e: ${acknowledged.length} decisions acknowledged, ${failures} failed, ${missing.length} missing`);
+    expect(missing).toEqual([]);
+    expect(failures).toBe(0);
+    await cluster.restartReplica(1);
+  });
+
+  it('returns the one decision already made to a retry with the same key after the replica died', async () => {
+    const input = applications(1)[0];
+    const first = await score(input, 'partner-retry-1');
+    expect(first.id).toBeTruthy();
+    const answered = cluster.replicas.find((r) => r.id === first.replica)!;
+    expect(answered).toBeDefined();
+    process.kill(answered.pid, 'SIGKILL');
+    await answered.exited;
+
+    const retry = await score(input, 'partner-retry-1');
+    expect(retry.id).toBe(first.id);
+    expect(retry.replica).not.toBe(first.replica);
+
+    const db = new Database(path.join(dataDir, 'decisions.db'), { readonly: true });
+    try {
+      const row = db.prepare('SELECT count(*) AS n FROM decisions WHERE idempotency_key = ?').get('partner-retry-1') as { n: number };
+      expect(row.n).toBe(1);
+    } finally {
+      db.close();
+    }
+  });
+});
