@@ -167,9 +167,14 @@ function track(child: ChildProcess): ManagedProcess {
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // an exited process nobody has reaped yet (state Z) is not alive
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true; // no /proc: trust kill(pid, 0)
   }
 }
 

@@ -22,6 +22,7 @@ const envSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     BATCH_WINDOW_MS: z.coerce.number().min(0).max(100).default(1),
     BATCH_MAX_SIZE: int(1, 65_536).default(1024),
+    BATCH_SCOPE: z.enum(['process', 'request']).default('process'),
     INTRA_OP_THREADS: int(1, 64).default(1),
     BULK_MAX_ITEMS: int(1, 100_000).default(1000),
     HTTP_BATCH_LIMIT: int(1, 1000).default(20),
@@ -62,7 +63,12 @@ function toConfig(env: z.output<typeof envSchema>) {
       /** overrides of the manifest's thresholds */
       thresholds: { approve: env.APPROVE_THRESHOLD, decline: env.DECLINE_THRESHOLD },
     },
-    batching: { windowMs: env.BATCH_WINDOW_MS, maxBatchSize: env.BATCH_MAX_SIZE },
+    batching: {
+      windowMs: env.BATCH_WINDOW_MS,
+      maxBatchSize: env.BATCH_MAX_SIZE,
+      /** process: one batcher for every request (production); request: one per request (the benchmark's baseline) */
+      scope: env.BATCH_SCOPE,
+    },
     limits: { bulkMaxItems: env.BULK_MAX_ITEMS },
     dataDir: env.DATA_DIR,
     audit: {

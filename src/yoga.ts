@@ -121,12 +121,21 @@ export function createApp(config: Config, logger: Logger) {
   const batcher = createScoringBatcher(currentModel, config.batching);
   const { policy, reasonCodes } = loadPolicy(config.policy.file, config.policy.reasonCodesFile);
   const audit = config.audit.enabled ? new AuditStore(config.audit.file, config.audit.sync) : null;
-  const decisions = new DecisionService(batcher.loader, audit, { policy, reasonCodes, thresholds: config.model.thresholds });
+  const decisionPolicy = { policy, reasonCodes, thresholds: config.model.thresholds };
+  const decisions = new DecisionService(batcher.loader, audit, decisionPolicy);
   const context: Context = { config, loader: batcher.loader, currentModel, decisions };
+  // 'request' exists to measure what batching across requests buys (npm run bench); production uses 'process'.
+  const contextFor =
+    config.batching.scope === 'process'
+      ? () => context
+      : (): Context => {
+          const own = createScoringBatcher(currentModel, config.batching);
+          return { ...context, loader: own.loader, decisions: new DecisionService(own.loader, audit, decisionPolicy) };
+        };
 
   const yoga = createYoga({
     schema,
-    context: () => context,
+    context: contextFor,
     graphqlEndpoint: '/graphql',
     landingPage: false,
     logging: logger,

@@ -23,7 +23,7 @@ builder.queryField('modelInfo', (t) =>
         thresholds: thresholdsFor(model, config.model.thresholds),
         metrics: manifest.metrics,
         runtime: { onnxruntimeVersion: model.onnxruntimeVersion, intraOpNumThreads: model.intraOpNumThreads },
-        batching: config.batching,
+        batching: { maxBatchSize: config.batching.maxBatchSize, windowMs: config.batching.windowMs },
       };
     },
   }),
