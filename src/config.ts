@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
 const bool = z
@@ -41,6 +43,16 @@ const envSchema = z
 
 export type Env = z.input<typeof envSchema>;
 
+/** The project folder (where package.json is), whether running from src/ or from dist/. */
+export const APP_ROOT = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+})();
+
+/** Relative paths in the configuration are taken from the project folder, not from the working directory. */
+const fromRoot = (p: string) => path.resolve(APP_ROOT, p);
+
 function toConfig(env: z.output<typeof envSchema>) {
   return {
     http: {
@@ -58,7 +70,7 @@ function toConfig(env: z.output<typeof envSchema>) {
       replicaId: env.REPLICA_ID ?? `${os.hostname()}:${process.pid}`,
     },
     model: {
-      dir: env.MODEL_DIR,
+      dir: fromRoot(env.MODEL_DIR),
       intraOpNumThreads: env.INTRA_OP_THREADS,
       /** overrides of the manifest's thresholds */
       thresholds: { approve: env.APPROVE_THRESHOLD, decline: env.DECLINE_THRESHOLD },
@@ -70,16 +82,16 @@ function toConfig(env: z.output<typeof envSchema>) {
       scope: env.BATCH_SCOPE,
     },
     limits: { bulkMaxItems: env.BULK_MAX_ITEMS },
-    dataDir: env.DATA_DIR,
+    dataDir: fromRoot(env.DATA_DIR),
     audit: {
       /** off only for benchmarks: without the audit trail there is no decision(id) and no idempotency */
       enabled: env.AUDIT === 'on',
       /** @default "<DATA_DIR>/decisions.db" */
-      file: env.AUDIT_DB ?? path.join(env.DATA_DIR, 'decisions.db'),
+      file: fromRoot(env.AUDIT_DB ?? path.join(env.DATA_DIR, 'decisions.db')),
       /** full: each commit reaches the disk before the answer (survives power loss); normal: survives a process crash */
       sync: env.AUDIT_SYNC,
     },
-    policy: { file: env.POLICY_FILE, reasonCodesFile: env.REASON_CODES_FILE },
+    policy: { file: fromRoot(env.POLICY_FILE), reasonCodesFile: fromRoot(env.REASON_CODES_FILE) },
     logLevel: env.LOG_LEVEL,
   };
 }

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import { ConfigError, parseConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
-import { createApp } from './yoga.js';
+import { createApp, type App } from './yoga.js';
 
 let config: Config;
 try {
@@ -13,7 +13,13 @@ try {
 }
 
 const logger = createLogger(config.logLevel);
-const app = createApp(config, logger);
+let app: App;
+try {
+  app = createApp(config, logger);
+} catch (error) {
+  logger.fatal({ err: error }, 'cannot start');
+  process.exit(1);
+}
 const server = createServer(app.yoga);
 // Above nginx's upstream keepalive_timeout (60 s), so the proxy, not Node, closes idle connections.
 server.keepAliveTimeout = 65_000;

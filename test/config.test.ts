@@ -1,14 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../src/config.js';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { APP_ROOT, ConfigError, parseConfig } from '../src/config.js';
 
 describe('parseConfig', () => {
   it('has documented defaults', () => {
     const config = parseConfig({});
     expect(config.http.port).toBe(8000);
-    expect(config.batching).toEqual({ windowMs: 1, maxBatchSize: 1024 });
+    expect(config.batching).toEqual({ windowMs: 1, maxBatchSize: 1024, scope: 'process' });
     expect(config.limits.bulkMaxItems).toBe(1000);
     expect(config.http.httpBatchLimit).toBe(20);
-    expect(config.model.dir).toBe('models/loan-default-lr-1.0.0');
+    expect(config.model.dir).toBe(path.join(APP_ROOT, 'models/loan-default-lr-1.0.0'));
+    expect(config.audit.file).toBe(path.join(APP_ROOT, 'data/decisions.db'));
+    expect(existsSync(path.join(APP_ROOT, 'package.json'))).toBe(true);
   });
 
   it('reports every problem at once', () => {

@@ -32,9 +32,10 @@ const MODEL_DIR = path.join(ROOT, 'models', 'loan-default-lr-1.0.0');
 
 /**
  * Replica settings for the run: a 10 ms batch window keeps several requests inside the replicas at any moment,
- * so a kill or a SIGTERM lands on in-flight requests rather than between them.
+ * so a kill or a SIGTERM lands on in-flight requests rather than between them. DATA_DIR (the audit database,
+ * shared by the replicas as the compose volume is) lives in the run folder, not in the repository's data/.
  */
-const REPLICA_ENV = { LOG_LEVEL: 'warn', BATCH_WINDOW_MS: '10', MODEL_DIR: MODEL_DIR };
+let REPLICA_ENV: Record<string, string>;
 
 /** 3,000 requests at 500/s: 6 s of steady load, 10 connections, capped at 25 s. */
 const STEADY = { amount: 3_000, ratePerSecond: 500, connections: 10, maxDurationMs: 25_000 } as const;
@@ -97,6 +98,8 @@ async function untilServedBy(url: string, replicaId: string, max: number, ms: nu
 beforeAll(async () => {
   findNginx(); // fails the suite with "install nginx: apt-get install nginx" when it is missing
   runDir = mkdtempSync(path.join(tmpdir(), 'loan-cluster-e2e-'));
+  mkdirSync(path.join(runDir, 'data'));
+  REPLICA_ENV = { LOG_LEVEL: 'warn', BATCH_WINDOW_MS: '10', MODEL_DIR, DATA_DIR: path.join(runDir, 'data') };
 
   // The not-ready replica: the real server, whose MODEL_DIR holds the real model.json and a FIFO as the ONNX file.
   // The server's async readFile waits on the FIFO (in libuv's thread pool), so the process is up but not ready.

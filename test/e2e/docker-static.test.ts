@@ -213,6 +213,10 @@ describe('Dockerfile', () => {
     expect(runtime).toMatch(/^HEALTHCHECK [\s\S]*\/ready/m);
     expect(runtime).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
     expect(runtime).toMatch(/^CMD \["node", "dist\/src\/server\.js"\]$/m);
+    // what the server reads at start-up besides dist/ and node_modules (config.ts defaults)
+    expect(runtime).toMatch(/^COPY package\.json /m);
+    expect(runtime).toMatch(/^COPY policy \.\/policy$/m);
+    expect(runtime).toMatch(/^COPY models \.\/models$/m);
     expect(runtime).not.toMatch(/g\+\+|python3/);
   });
 
