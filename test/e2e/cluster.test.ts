@@ -45,6 +45,8 @@ let cluster: Cluster | undefined;
 let notReady: Replica | undefined;
 let fifo: string;
 const reports: Record<string, LoadReport> = {};
+/** per load phase: requests nginx had to send to more than one replica, by the attempts' statuses */
+const retries: Record<string, Record<string, number>> = {};
 let anyFailed = false;
 
 function summary(report: LoadReport): string {
@@ -79,6 +81,22 @@ function expectNoFailures(report: LoadReport): void {
 }
 
 const accessLog = () => readAccessLog(path.join(runDir, 'logs', 'nginx-access.log'));
+
+/** Runs a load phase and records which requests nginx retried on another replica (from its access log). */
+async function phase(name: string, options: Parameters<typeof runLoad>[0]): Promise<LoadReport> {
+  const before = accessLog().length;
+  const report = await runLoad(options);
+  reports[name] = report;
+  await sleep(100);
+  const counts: Record<string, number> = {};
+  for (const entry of accessLog().slice(before)) {
+    if (entry.upstreams.length < 2) continue;
+    const key = entry.upstreamStatuses.join(',');
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  retries[name] = counts;
+  return report;
+}
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Sends single requests (at most `max`, for at most `ms`) until `replicaId` answers one; returns how many it took. */
@@ -99,7 +117,7 @@ beforeAll(async () => {
   findNginx(); // fails the suite with "install nginx: apt-get install nginx" when it is missing
   runDir = mkdtempSync(path.join(tmpdir(), 'loan-cluster-e2e-'));
   mkdirSync(path.join(runDir, 'data'));
-  REPLICA_ENV = { LOG_LEVEL: 'warn', BATCH_WINDOW_MS: '10', MODEL_DIR, DATA_DIR: path.join(runDir, 'data') };
+  REPLICA_ENV = { LOG_LEVEL: 'info', BATCH_WINDOW_MS: '10', MODEL_DIR, DATA_DIR: path.join(runDir, 'data') };
 
   // The not-ready replica: the real server, whose MODEL_DIR holds the real model.json and a FIFO as the ONNX file.
   // The server's async readFile waits on the FIFO (in libuv's thread pool), so the process is up but not ready.
@@ -142,14 +160,17 @@ afterEach((context) => {
 });
 
 afterAll(async () => {
+  const processes = [...(cluster?.replicas ?? []), ...(notReady ? [notReady] : [])].map(
+    (r) => `${r.id} pid ${r.pid}: ${r.exit ? `exited code ${r.exit.code} signal ${r.exit.signal}` : 'running'}`,
+  );
   await cluster?.stop();
   if (notReady) await stopProcess(notReady, 'SIGTERM', 10_000);
-  const report = Object.entries(reports).map(([name, r]) => `${name}: ${summary(r)}`);
+  const report = Object.entries(reports).map(([name, r]) => `${name}: ${summary(r)} retried=${JSON.stringify(retries[name] ?? {})}`);
   if (report.length) console.log(`cluster e2e load results\n${report.join('\n')}`);
   if (!runDir) return;
   if (anyFailed || process.env.KEEP_E2E_RUN) {
     // leave the evidence: replica logs, nginx access/error logs, the rendered nginx.conf
-    console.log(`cluster e2e: run folder kept for inspection: ${runDir}`);
+    console.log(`cluster e2e: run folder kept for inspection: ${runDir}\nbefore stop: ${processes.join('; ')}`);
   } else {
     rmSync(runDir, { recursive: true, force: true });
   }
@@ -157,8 +178,7 @@ afterAll(async () => {
 
 describe('nginx + 3 replicas on loopback (npm run cluster)', () => {
   it('(a) spreads requests over all three replicas', async () => {
-    const report = await runLoad({ url: cluster!.url, amount: 600, ratePerSecond: 400, connections: 6, maxDurationMs: 15_000 });
-    reports.a = report;
+    const report = await phase('a', { url: cluster!.url, amount: 600, ratePerSecond: 400, connections: 6, maxDurationMs: 15_000 });
     expectNoFailures(report);
     for (const replica of ['replica-1', 'replica-2', 'replica-3']) {
       // least_conn with equal replicas is close to round robin: each gets about a third
@@ -189,12 +209,11 @@ describe('nginx + 3 replicas on loopback (npm run cluster)', () => {
 
   it('(b) loses no request when a replica is SIGKILLed under load', async () => {
     const victim = cluster!.replicas[1];
-    const report = await runLoad({
+    const report = await phase('b', {
       url: cluster!.url,
       ...STEADY,
       actions: [{ atMs: 2_000, run: () => process.kill(victim.pid, 'SIGKILL') }],
     });
-    reports.b = report;
     const exit = await victim.exited;
     expect(exit.signal).toBe('SIGKILL');
     expectNoFailures(report);
@@ -207,12 +226,11 @@ describe('nginx + 3 replicas on loopback (npm run cluster)', () => {
 
   it('(c) loses no request when a replica is SIGTERMed under load (rolling restart); it exits 0 and serves again', async () => {
     const victim = cluster!.replicas[0];
-    const report = await runLoad({
+    const report = await phase('c', {
       url: cluster!.url,
       ...STEADY,
       actions: [{ atMs: 2_000, run: () => process.kill(victim.pid, 'SIGTERM') }],
     });
-    reports.c = report;
     const exit = await Promise.race([victim.exited, sleep(30_000).then(() => ({ code: -1, signal: 'timeout' }))]);
     expect(exit).toEqual({ code: 0, signal: null });
     expectNoFailures(report);
@@ -227,8 +245,7 @@ describe('nginx + 3 replicas on loopback (npm run cluster)', () => {
   }, 90_000);
 
   it('(d) never lets the not-ready replica serve; nginx tries it, gets 503 and moves on; ready, it serves', async () => {
-    const report = await runLoad({ url: cluster!.url, amount: 1_500, ratePerSecond: 500, connections: 10, maxDurationMs: 15_000 });
-    reports.d = report;
+    const report = await phase('d', { url: cluster!.url, amount: 1_500, ratePerSecond: 500, connections: 10, maxDurationMs: 15_000 });
     expectNoFailures(report);
 
     // over the whole run (a–d): no response from replica 4, yet nginx did send it requests
