@@ -125,18 +125,53 @@ export function buildIsStale(root: string, entry = DEFAULT_ENTRY): boolean {
   return sources > statSync(built).mtimeMs;
 }
 
+/**
+ * Runs fn while holding run/build.lock, so two callers (e.g. two e2e test files starting clusters at once) never run
+ * tsc over the same dist/ together. Synchronous on purpose: bench scripts call ensureBuild before anything else.
+ */
+function withBuildLock<T>(root: string, fn: () => T): T {
+  const lock = path.join(root, 'run', 'build.lock');
+  mkdirSync(path.dirname(lock), { recursive: true });
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      try {
+        // left behind by a build that was killed: nobody builds for 5 minutes
+        if (Date.now() - statSync(lock).mtimeMs > 300_000) rmSync(lock, { recursive: true, force: true });
+      } catch {
+        /* released meanwhile */
+      }
+      if (Date.now() > deadline) throw new Error(`another build held ${lock} for 3 minutes; remove it if no build is running`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
 export function ensureBuild(root: string, mode: 'auto' | 'always' | 'never', entry = DEFAULT_ENTRY, log?: (l: string) => void): void {
   if (mode === 'never' || (mode === 'auto' && !buildIsStale(root, entry))) {
     if (!existsSync(path.resolve(root, entry))) throw new Error(`${entry} does not exist: run npm run build`);
     return;
   }
-  log?.(`building (npm run build): ${existsSync(path.resolve(root, entry)) ? 'dist is older than src' : `${entry} is missing`}`);
-  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  const result = spawnSync(npm, ['run', 'build'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  if (result.status !== 0) {
-    throw new Error(`npm run build failed (exit ${result.status}):\n${result.stdout}\n${result.stderr}`.trim());
-  }
-  if (!existsSync(path.resolve(root, entry))) throw new Error(`npm run build succeeded but ${entry} does not exist`);
+  withBuildLock(root, () => {
+    // another process may have built while this one waited for the lock
+    if (mode === 'auto' && !buildIsStale(root, entry)) return;
+    log?.(`building (npm run build): ${existsSync(path.resolve(root, entry)) ? 'dist is older than src' : `${entry} is missing`}`);
+    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+    const result = spawnSync(npm, ['run', 'build'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    if (result.status !== 0) {
+      throw new Error(`npm run build failed (exit ${result.status}):\n${result.stdout}\n${result.stderr}`.trim());
+    }
+    if (!existsSync(path.resolve(root, entry))) throw new Error(`npm run build succeeded but ${entry} does not exist`);
+  });
 }
 
 export function assertPortFree(port: number, host = '127.0.0.1', hint = ''): Promise<void> {
