@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createScoringBatcher } from '../src/model/batcher.js';
 import { encode } from '../src/model/features.js';
 import { ScoringModel } from '../src/model/scoring-model.js';
@@ -18,15 +19,23 @@ import { removeTempDirs, writeLinearModel } from '../test/fixtures/models.js';
 import { applications } from '../test/helpers/applications.js';
 
 const MODEL_DIR = path.join('models', 'loan-default-lr-1.0.0');
-const BATCH_SIZES = [1, 64, 1024] as const;
-const RUNS = 3;
-const RUN_MS = 500;
-const WARMUP_MS = 100;
+export const BATCH_SIZES = [1, 64, 1024] as const;
 
-type ModeName = 'predict' | 'predict+explain' | 'score' | 'batcher 0ms' | 'batcher 1ms';
-const MODES: readonly ModeName[] = ['predict', 'predict+explain', 'score', 'batcher 0ms', 'batcher 1ms'];
+export type ModeName = 'predict' | 'predict+explain' | 'score' | 'batcher 0ms' | 'batcher 1ms';
+export const MODES: readonly ModeName[] = ['predict', 'predict+explain', 'score', 'batcher 0ms', 'batcher 1ms'];
 
-interface Run {
+export interface ModelBenchOptions {
+  /** timed runs per mode and batch size. @default 3 */
+  runs?: number;
+  /** length of one timed run. @default 500 */
+  runMs?: number;
+  /** untimed run per mode before the timed ones. @default 100 */
+  warmupMs?: number;
+  /** progress lines. @default stdout */
+  log?: (line: string) => void;
+}
+
+export interface Run {
   iterations: number;
   ms: number;
   applicationsPerSecond: number;
@@ -34,7 +43,7 @@ interface Run {
   msPerBatch: number;
 }
 
-const median = (xs: number[]): number => {
+export const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
@@ -53,7 +62,12 @@ async function timed(batchSize: number, durationMs: number, iteration: () => Pro
   return { iterations, ms, applicationsPerSecond: (batchSize * iterations * 1000) / ms, msPerBatch: ms / iterations };
 }
 
-async function main(): Promise<void> {
+/** Runs the model-layer comparison in this process; returns the markdown table and everything bench/results keeps. */
+export async function runModelBench(options: ModelBenchOptions = {}) {
+  const RUNS = options.runs ?? 3;
+  const RUN_MS = options.runMs ?? 500;
+  const WARMUP_MS = options.warmupMs ?? 100;
+  const log = options.log ?? ((line: string) => console.log(line));
   const started = performance.now();
   const loadAverageAtStart = os.loadavg();
   const useCommitted = existsSync(path.join(MODEL_DIR, 'model.json')) && existsSync(path.join(MODEL_DIR, 'model.onnx'));
@@ -61,8 +75,8 @@ async function main(): Promise<void> {
   const modelLabel = useCommitted ? MODEL_DIR : 'test fixture (linear, 7 features)';
   const model = await ScoringModel.create(dir);
   const F = model.features.length;
-  console.log(`model: ${modelLabel} (${model.manifest.name}@${model.manifest.version}, ${F} features, sha256 ${model.sha256.slice(0, 12)}…)`);
-  console.log(`onnxruntime-node ${model.onnxruntimeVersion}, intraOpNumThreads ${model.intraOpNumThreads}, node ${process.version}, ${os.cpus().length} CPU(s)\n`);
+  log(`model: ${modelLabel} (${model.manifest.name}@${model.manifest.version}, ${F} features, sha256 ${model.sha256.slice(0, 12)}…)`);
+  log(`onnxruntime-node ${model.onnxruntimeVersion}, intraOpNumThreads ${model.intraOpNumThreads}, node ${process.version}, ${os.cpus().length} CPU(s)\n`);
 
   const results: Record<number, Record<ModeName, Run[]> & { batcherMeanBatchSize: Record<string, number> }> = {};
 
@@ -105,7 +119,7 @@ async function main(): Promise<void> {
       if (size !== batchSize) throw new Error(`${name}: mean batch size ${size}, expected ${batchSize}`);
     }
     results[batchSize] = { ...runs, batcherMeanBatchSize };
-    process.stdout.write(`batch ${batchSize} done\n`);
+    log(`batch ${batchSize} done`);
   }
 
   const med = (b: number, m: ModeName) => median(results[b][m].map((r) => r.applicationsPerSecond));
@@ -126,42 +140,45 @@ async function main(): Promise<void> {
     '',
     `explanation rows: each application brings ${F} counterfactual rows (${F + 1} rows per application per run)`,
   ];
-  console.log(lines.join('\n'));
 
   await model.release();
   await removeTempDirs();
   const totalSeconds = (performance.now() - started) / 1000;
+  return {
+    table: lines.join('\n'),
+    json: {
+      kind: 'model',
+      startedAt: new Date(Date.now() - totalSeconds * 1000).toISOString(),
+      totalSeconds,
+      model: { source: modelLabel, name: model.manifest.name, version: model.manifest.version, sha256: model.sha256, features: F },
+      environment: {
+        node: process.version,
+        onnxruntime: model.onnxruntimeVersion,
+        intraOpNumThreads: model.intraOpNumThreads,
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model ?? 'unknown',
+        platform: `${os.platform()} ${os.arch()}`,
+        /** 1/5/15-minute load averages: other work on the machine skews the numbers */
+        loadAverage: { start: loadAverageAtStart, end: os.loadavg() },
+      },
+      config: { batchSizes: BATCH_SIZES, runs: RUNS, runMs: RUN_MS, warmupMs: WARMUP_MS, modes: MODES },
+      medians: Object.fromEntries(BATCH_SIZES.map((b) => [b, Object.fromEntries(MODES.map((m) => [m, med(b, m)]))])),
+      runs: results,
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const { table, json } = await runModelBench();
+  console.log(table);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const out = path.join('bench', 'results', `model-${stamp}.json`);
   await mkdir(path.dirname(out), { recursive: true });
-  await writeFile(
-    out,
-    `${JSON.stringify(
-      {
-        kind: 'model',
-        startedAt: new Date(Date.now() - totalSeconds * 1000).toISOString(),
-        totalSeconds,
-        model: { source: modelLabel, name: model.manifest.name, version: model.manifest.version, sha256: model.sha256, features: F },
-        environment: {
-          node: process.version,
-          onnxruntime: model.onnxruntimeVersion,
-          intraOpNumThreads: model.intraOpNumThreads,
-          cpus: os.cpus().length,
-          cpuModel: os.cpus()[0]?.model ?? 'unknown',
-          platform: `${os.platform()} ${os.arch()}`,
-          /** 1/5/15-minute load averages: other work on the machine skews the numbers */
-          loadAverage: { start: loadAverageAtStart, end: os.loadavg() },
-        },
-        config: { batchSizes: BATCH_SIZES, runs: RUNS, runMs: RUN_MS, warmupMs: WARMUP_MS, modes: MODES },
-        medians: Object.fromEntries(BATCH_SIZES.map((b) => [b, Object.fromEntries(MODES.map((m) => [m, med(b, m)]))])),
-        runs: results,
-      },
-      null,
-      2,
-    )}\n`,
-  );
-  console.log(`\nload average (1 min) ${loadAverageAtStart[0].toFixed(2)} → ${os.loadavg()[0].toFixed(2)} on ${os.cpus().length} CPU(s)`);
-  console.log(`raw results: ${out} (${totalSeconds.toFixed(1)} s)`);
+  await writeFile(out, `${JSON.stringify(json, null, 2)}\n`);
+  const load = json.environment.loadAverage;
+  console.log(`\nload average (1 min) ${load.start[0].toFixed(2)} → ${load.end[0].toFixed(2)} on ${os.cpus().length} CPU(s)`);
+  console.log(`raw results: ${out} (${json.totalSeconds.toFixed(1)} s)`);
 }
 
-await main();
+// `npm run bench:model` runs it; `npm run bench` imports runModelBench
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();
