@@ -1,0 +1,778 @@
+/**
+ * `npm run bench`: every performance comparison of the service in one invocation, each configuration a real
+ * process (`node dist/src/server.js`, built first if stale, LOG_LEVEL=warn, its own temp DATA_DIR) started and
+ * stopped by pid, load from autocannon on 127.0.0.1, runs of the compared configurations interleaved so drift on
+ * a noisy machine spreads over all of them, medians of ≥ 3 runs, ratios against a baseline measured in the same
+ * invocation.
+ *
+ *   npm run bench                        everything (about 6-7 minutes); writes BENCHMARKS.md
+ *   npm run bench -- --quick             1 run of 1 s per point, for smoke use (BENCHMARKS.md untouched)
+ *   npm run bench -- --only frontend     one section (model, bulk, frontend, cluster, memory; or 1-5; comma list)
+ *   npm run bench -- --no-md             don't touch BENCHMARKS.md
+ *
+ * Sections:
+ *   1 model     applications/s through the batcher vs raw session.run at batch 1, 64, 1,024 (bench/model.ts)
+ *   2 bulk      scoreApplications × 100 and × 1,000 on one replica, audit on and off, vs bench/raw-endpoint.ts
+ *   3 frontend  single scoreApplication at 1/16/64/256 connections: BATCH_WINDOW_MS 0, 1, 2; BATCH_SCOPE=request;
+ *               AUDIT=off at 64
+ *   4 cluster   nginx + 3 replicas (scripts/cluster.ts startCluster): single at 64 connections, bulk of 100
+ *   5 memory    VmRSS idle and under load (single at 64 connections, bulk of 1,000), spawn → /ready, 3 starts
+ *
+ * Raw results: bench/results/bench-<timestamp>.json (-quick / -only-<sections> suffixed when partial).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ensureBuild, startCluster, type Cluster } from '../scripts/cluster.js';
+import { repoRoot } from '../scripts/nginx-config.js';
+import {
+  bulkBody,
+  isBulkDecisions,
+  isRawScores,
+  isSingleDecision,
+  runLoad,
+  scrapeBatchSize,
+  singleBody,
+  verifyOnce,
+  type BodyCheck,
+  type LoadResult,
+} from './lib/load.js';
+import {
+  registerPid,
+  removeTempDir,
+  rssMB,
+  sampleRss,
+  startProcess,
+  tempDir,
+  unregisterPid,
+  watchForeignCpu,
+  withDescendants,
+  type BenchProcess,
+} from './lib/proc.js';
+import { median, runModelBench } from './model.js';
+
+// ---------------------------------------------------------------------------------------------------------------
+// options
+
+const SECTIONS = ['model', 'bulk', 'frontend', 'cluster', 'memory'] as const;
+type Section = (typeof SECTIONS)[number];
+
+function parseArgs(argv: string[]) {
+  let quick = false;
+  let md = true;
+  let only: Section[] = [...SECTIONS];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--quick') quick = true;
+    else if (a === '--no-md') md = false;
+    else if (a === '--only' || a.startsWith('--only=')) {
+      const value = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
+      if (!value) throw new Error('--only needs a section: model, bulk, frontend, cluster, memory (or 1-5)');
+      only = value.split(',').map((v) => {
+        const s = /^\d$/.test(v) ? SECTIONS[Number(v) - 1] : (v as Section);
+        if (!SECTIONS.includes(s)) throw new Error(`unknown section "${v}": model, bulk, frontend, cluster, memory (or 1-5)`);
+        return s;
+      });
+    } else throw new Error(`unknown argument ${a} (--quick, --only <section>, --no-md)`);
+  }
+  return { quick, md, only };
+}
+
+const opts = parseArgs(process.argv.slice(2));
+const QUICK = opts.quick;
+const RUNS = QUICK ? 1 : 3;
+const DURATION_S = QUICK ? 1 : 3;
+/** the duration-bounded first run of each load shape on each server: warm-up and rate calibration, not recorded */
+const WARMUP_S = QUICK ? 1 : 1.5;
+const FRONTEND_CONNECTIONS = [1, 16, 64, 256];
+const BULK_SIZES = [100, 1000];
+const BULK_CONNECTIONS = 8;
+const CLUSTER_BULK_CONNECTIONS = 16;
+const CLUSTER = { replicas: 3, basePort: 18301, nginxPort: 18380 };
+const BASELINE = { singleRps: 350, bulkAppsPerSecond: 17_000, rssMB: 150 };
+const TARGET_FACTOR = 5;
+
+const root = repoRoot();
+process.chdir(root);
+const benchStarted = new Date();
+const t0 = performance.now();
+const log = (line: string) => console.log(`[bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${line}`);
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  // the exit handler of lib/proc.ts kills every process still running
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping every server started by the bench`);
+    process.exit(130);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// environment
+
+function cpuModel(): string {
+  try {
+    return /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
+  } catch {
+    return os.cpus()[0]?.model ?? 'unknown';
+  }
+}
+
+function git(args: string[]): string {
+  const r = spawnSync('git', args, { cwd: root, encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trimEnd() : '';
+}
+
+/** The filesystem type holding a path (longest matching mount point in /proc/mounts). */
+function fsType(p: string): string {
+  try {
+    let best = { point: '', type: 'unknown' };
+    for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
+      const [, point, type] = line.split(' ');
+      if (point && (p === point || p.startsWith(point.endsWith('/') ? point : `${point}/`)) && point.length > best.point.length) {
+        best = { point, type };
+      }
+    }
+    return best.type;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function packageVersion(name: string): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function environment() {
+  const nginx = spawnSync('/usr/sbin/nginx', ['-v'], { encoding: 'utf8' });
+  const srcChanges = git(['status', '--porcelain', '--', 'src']).split('\n').filter(Boolean);
+  return {
+    cpuModel: cpuModel(),
+    cores: os.cpus().length,
+    memoryGB: Math.round(os.totalmem() / 2 ** 30),
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    onnxruntime: packageVersion('onnxruntime-node'),
+    autocannon: packageVersion('autocannon'),
+    nginx: (nginx.stderr || nginx.stdout || '').trim().replace(/^nginx version:\s*/, '') || 'not found',
+    gitCommit: git(['rev-parse', 'HEAD']).trim(),
+    gitCommitSubject: git(['log', '-1', '--format=%s']).trim(),
+    /** files under src/ that differ from the commit: the servers measured were built from the working tree */
+    srcUncommitted: srcChanges.map((l) => l.slice(3)),
+    dataDirFilesystem: fsType(os.tmpdir()),
+    loadAverageAtStart: os.loadavg(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// servers
+
+interface ServerConfig {
+  key: string;
+  label: string;
+  kind: 'api' | 'raw';
+  env?: Record<string, string>;
+}
+
+/** The environment every API server gets: explicit values for every knob the bench varies or depends on. */
+function apiEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    LOG_LEVEL: 'warn',
+    DATA_DIR: extra.DATA_DIR ?? tempDir('data'),
+    BATCH_WINDOW_MS: '1',
+    BATCH_MAX_SIZE: '1024',
+    BATCH_SCOPE: 'process',
+    AUDIT: 'on',
+    AUDIT_SYNC: 'full',
+    INTRA_OP_THREADS: '1',
+    SHUTDOWN_GRACE_MS: '0',
+    ...extra,
+  };
+  delete env.AUDIT_DB; // each server its own database in its own DATA_DIR
+  delete env.PORT;
+  return env;
+}
+
+const dataDirs = new WeakMap<BenchProcess, string>();
+
+async function startServer(config: ServerConfig): Promise<BenchProcess> {
+  const env = config.kind === 'api' ? apiEnv(config.env) : undefined;
+  const server =
+    config.kind === 'raw'
+      ? await startProcess({
+          label: config.key,
+          cwd: root,
+          args: ['--import', 'tsx', 'bench/raw-endpoint.ts'],
+          env: { ...process.env, INTRA_OP_THREADS: '1', ...config.env },
+        })
+      : await startProcess({ label: config.key, cwd: root, args: ['dist/src/server.js'], env: env! });
+  if (env?.DATA_DIR) dataDirs.set(server, env.DATA_DIR);
+  log(`started ${config.label}: pid ${server.pid}, ready in ${server.readyMs.toFixed(0)} ms`);
+  return server;
+}
+
+async function stopServer(server: BenchProcess): Promise<void> {
+  await server.stop();
+  const dir = dataDirs.get(server);
+  if (dir) removeTempDir(dir);
+}
+
+interface Shape {
+  key: string;
+  items: number;
+  connections: number;
+  body: string;
+}
+
+const single = (connections: number): Shape => ({ key: `single-c${connections}`, items: 1, connections, body: singleBody() });
+const bulk = (items: number, connections: number): Shape => ({ key: `bulk${items}-c${connections}`, items, connections, body: bulkBody(items) });
+
+interface Target {
+  url: string;
+  kind: 'api' | 'raw';
+  /** processes whose RSS is sampled during the run */
+  pids: number[];
+  /** other processes of the system under test (nginx), not counted as foreign CPU */
+  helperPids?: number[];
+  /** replicas whose /metrics is scraped before and after the run */
+  metricsUrls: string[];
+}
+
+interface Measured extends LoadResult {
+  /** largest VmRSS seen per sampled process during the run, MB */
+  rssMaxMB: number[];
+  /** cores busy with other processes of the machine during the run (not the servers, nginx or the bench) */
+  foreignCores: number;
+  /** Δ_sum / Δ_count of the batch-size histogram of /metrics, null when there is none */
+  meanBatchSize: number | null;
+  batchMetric?: string;
+}
+
+const checkFor = (kind: 'api' | 'raw', shape: Shape): BodyCheck => (kind === 'raw' ? isRawScores : shape.items === 1 ? isSingleDecision : isBulkDecisions);
+
+async function verify(target: Target, shape: Shape): Promise<void> {
+  await verifyOnce(target.url, shape.body, shape.items, target.kind === 'raw' ? 'raw' : shape.items === 1 ? 'single' : 'bulk');
+}
+
+/** foreign CPU (cores) during each recorded run */
+const foreign: number[] = [];
+
+/** requests/s last seen per server and load shape, to size the next run */
+const rateEstimates = new Map<string, number>();
+
+/**
+ * One timed run of `shape` against `target`. Runs send a fixed number of requests, sized from the last rate seen
+ * so that they last about DURATION_S, a whole number of rounds per connection: a duration-bounded run would throw
+ * away the requests still in flight when it ends, which for bulk requests of ~1 s is a large share of the work.
+ * The first run of a shape against a server is a duration-bounded calibration (also its warm-up), not recorded.
+ */
+async function measure(target: Target, shape: Shape): Promise<Measured> {
+  const key = `${target.url} ${shape.key}`;
+  if (!rateEstimates.has(key)) {
+    const calibration = await runOnce(target, shape, { durationS: WARMUP_S });
+    rateEstimates.set(key, calibration.requestsPerSecond);
+  }
+  const rate = rateEstimates.get(key)!;
+  const rounds = Math.max(2, Math.round((rate * DURATION_S) / shape.connections));
+  const m = await runOnce(target, shape, { amount: rounds * shape.connections, maxS: DURATION_S * 5 + 20 });
+  if (m.ok > 0) rateEstimates.set(key, m.requestsPerSecond);
+  return m;
+}
+
+async function runOnce(target: Target, shape: Shape, how: { durationS?: number; amount?: number; maxS?: number }): Promise<Measured> {
+  const scrape = () => Promise.all(target.metricsUrls.map((u) => scrapeBatchSize(u)));
+  const before = await scrape();
+  const sampler = sampleRss(target.pids);
+  const cpu = watchForeignCpu([...target.pids, ...(target.helperPids ?? []).flatMap(withDescendants)]);
+  const result = await runLoad({ url: target.url, body: shape.body, items: shape.items, connections: shape.connections, ...how, check: checkFor(target.kind, shape) });
+  const rss = sampler.stop();
+  const { foreignCores } = cpu.stop();
+  const after = await scrape();
+  let meanBatchSize: number | null = null;
+  let batchMetric: string | undefined;
+  if (before.length > 0 && before.every(Boolean) && after.every(Boolean)) {
+    const sum = after.reduce((a, m) => a + m!.sum, 0) - before.reduce((a, m) => a + m!.sum, 0);
+    const count = after.reduce((a, m) => a + m!.count, 0) - before.reduce((a, m) => a + m!.count, 0);
+    meanBatchSize = count > 0 ? sum / count : null;
+    batchMetric = after[0]!.name;
+  }
+  if (result.failed > 0) log(`  ! ${result.failed} failed responses (${result.samples.join(' | ')})`);
+  if (result.capped) log(`  ! stopped by the wall-clock cap after ${result.durationS.toFixed(1)} s`);
+  if (how.amount !== undefined) foreign.push(foreignCores);
+  return { ...result, rssMaxMB: target.pids.map((p) => rss[p] ?? NaN), foreignCores, meanBatchSize, batchMetric };
+}
+
+/** run r starts at a different configuration, so no configuration always follows the same neighbour */
+const rotate = <T>(xs: T[], r: number): T[] => xs.map((_, i) => xs[(i + r) % xs.length]);
+
+type Series = Record<string, Record<string, Measured[]>>; // config → shape → runs
+
+function record(series: Series, config: string, shape: string, m: Measured): void {
+  ((series[config] ??= {})[shape] ??= []).push(m);
+}
+
+const med = (runs: Measured[] | undefined, f: (m: Measured) => number): number => (runs && runs.length ? median(runs.map(f)) : NaN);
+const rps = (m: Measured) => m.requestsPerSecond;
+const aps = (m: Measured) => m.applicationsPerSecond;
+const p50 = (m: Measured) => m.latency.p50;
+const p99 = (m: Measured) => m.latency.p99;
+
+// ---------------------------------------------------------------------------------------------------------------
+// formatting
+
+const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+const ms = (n: number) => (Number.isFinite(n) ? (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0)) : 'n/a');
+const x = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : 'n/a');
+const pct = (n: number) => (Number.isFinite(n) ? `${(n * 100).toFixed(1)} %` : 'n/a');
+const mb = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : 'n/a');
+/** median and, with more than one run, the range */
+function spread(runs: Measured[] | undefined, f: (m: Measured) => number): string {
+  if (!runs || runs.length === 0) return 'n/a';
+  const vs = runs.map(f);
+  return runs.length === 1 ? int(vs[0]) : `${int(median(vs))} (${int(Math.min(...vs))}–${int(Math.max(...vs))})`;
+}
+const batchCell = (runs: Measured[] | undefined) => {
+  const vs = (runs ?? []).map((m) => m.meanBatchSize).filter((v): v is number => v !== null);
+  return vs.length ? median(vs).toFixed(1) : 'n/a';
+};
+const failures = (series: Series) =>
+  Object.values(series)
+    .flatMap((s) => Object.values(s))
+    .flat()
+    .reduce((a, m) => a + m.failed, 0);
+
+// ---------------------------------------------------------------------------------------------------------------
+// sections
+
+interface Outcome {
+  name: string;
+  pass: boolean | null;
+  measured: string;
+}
+
+const summary: string[] = [];
+const targets: Outcome[] = [];
+const json: Record<string, unknown> = {};
+let noMetrics = false;
+
+async function sectionModel(): Promise<void> {
+  log('section 1: model layer (in this process)');
+  const { table, json: data } = await runModelBench({
+    runs: RUNS,
+    runMs: QUICK ? 200 : 500,
+    warmupMs: QUICK ? 50 : 100,
+    log: (l) => l.trim() && log(`  ${l.trim()}`),
+  });
+  json.model = data;
+  const m = data.medians as Record<string, Record<string, number>>;
+  summary.push(
+    '### 1. Model layer: batcher vs raw `session.run`',
+    '',
+    `applications/s, closed loop (one batch in flight), median of ${RUNS} × ${QUICK ? 200 : 500} ms. "raw" = \`model.predict\` on a`,
+    'pre-encoded matrix; every application brings its explanation rows (the API always computes them).',
+    '',
+    '| batch | raw predict (no expl.) | raw predict + expl. rows | model.score (encode + run + explain) | batcher window 0 | batcher window 1 ms | batcher 0 / raw+expl | batcher 1 ms / raw+expl |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...Object.keys(m).map((b) => {
+      const r = m[b];
+      return `| ${int(Number(b))} | ${int(r.predict)} | ${int(r['predict+explain'])} | ${int(r.score)} | ${int(r['batcher 0ms'])} | ${int(r['batcher 1ms'])} | ${x(r['batcher 0ms'] / r['predict+explain'])} | ${x(r['batcher 1ms'] / r['predict+explain'])} |`;
+    }),
+    '',
+    'At batch 1 the 1 ms window is the cost by design: one application waits for company that never comes in a closed loop.',
+    '',
+  );
+  void table;
+}
+
+async function sectionBulk(): Promise<void> {
+  log('section 2: partner bulk on one replica vs the raw endpoint');
+  const configs: ServerConfig[] = [
+    { key: 'raw', label: 'raw node:http + ScoringModel.score', kind: 'raw' },
+    { key: 'api-audit-on', label: 'API, AUDIT=on (default)', kind: 'api', env: { AUDIT: 'on' } },
+    { key: 'api-audit-off', label: 'API, AUDIT=off', kind: 'api', env: { AUDIT: 'off' } },
+  ];
+  const shapes = BULK_SIZES.map((n) => bulk(n, BULK_CONNECTIONS));
+  const servers = new Map<string, BenchProcess>();
+  const series: Series = {};
+  try {
+    for (const c of configs) servers.set(c.key, await startServer(c));
+    const target = (c: ServerConfig): Target => {
+      const s = servers.get(c.key)!;
+      return { url: s.url, kind: c.kind, pids: [s.pid], metricsUrls: c.kind === 'api' ? [s.url] : [] };
+    };
+    for (const c of configs) for (const shape of shapes) await verify(target(c), shape);
+    for (const shape of shapes) {
+      for (let r = 0; r < RUNS; r++) {
+        for (const c of rotate(configs, r)) {
+          const m = await measure(target(c), shape);
+          record(series, c.key, shape.key, m);
+          log(`  ${shape.key} ${c.key} run ${r + 1}: ${int(m.applicationsPerSecond)} apps/s, p99 ${ms(m.latency.p99)} ms, others ${m.foreignCores.toFixed(2)} cores`);
+        }
+      }
+    }
+  } finally {
+    await Promise.all([...servers.values()].map(stopServer));
+  }
+  json.bulk = { connections: BULK_CONNECTIONS, configs, series, failed: failures(series) };
+
+  const rows: string[] = [];
+  const ratios: Record<string, { on: number; off: number; auditCost: number }> = {};
+  for (const shape of shapes) {
+    const raw = med(series.raw?.[shape.key], aps);
+    const on = med(series['api-audit-on']?.[shape.key], aps);
+    const off = med(series['api-audit-off']?.[shape.key], aps);
+    ratios[shape.items] = { on: on / raw, off: off / raw, auditCost: 1 - on / off };
+    for (const c of configs) {
+      const runs = series[c.key]?.[shape.key];
+      const v = med(runs, aps);
+      rows.push(
+        `| ${int(shape.items)} | ${c.label} | ${spread(runs, aps)} | ${int(med(runs, rps))} | ${ms(med(runs, p50))} | ${ms(med(runs, p99))} | ${c.kind === 'raw' ? '1.00× (baseline)' : x(v / raw)} | ${c.kind === 'raw' ? '' : batchCell(runs)} | ${mb(med(runs, (m) => m.rssMaxMB[0]))} |`,
+      );
+    }
+  }
+  json.bulkRatios = ratios;
+  summary.push(
+    '### 2. Partner bulk: `scoreApplications` on one replica vs the raw endpoint',
+    '',
+    `${BULK_CONNECTIONS} connections, median (min–max) of ${RUNS} × ${DURATION_S} s. Raw = \`bench/raw-endpoint.ts\`: \`node:http\`, JSON.parse of the same`,
+    'body, `ScoringModel.score` (same model batch, explanation rows included), JSON array of `{probabilityOfDefault}`.',
+    'The API query selects `__typename ... on Decision { probabilityOfDefault }`.',
+    '',
+    '| items/request | server | applications/s | requests/s | p50 ms | p99 ms | ÷ raw | mean batch | RSS max MB |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows,
+    '',
+  );
+  const okAll = BULK_SIZES.every((n) => ratios[n].on >= 0.5);
+  targets.push({
+    name: 'Partner bulk ≥ 50 % of the raw endpoint (API, audit on)',
+    pass: BULK_SIZES.every((n) => Number.isFinite(ratios[n].on)) ? okAll : null,
+    measured: BULK_SIZES.map((n) => `×${n}: ${pct(ratios[n].on)}`).join(', '),
+  });
+}
+
+async function sectionFrontend(): Promise<void> {
+  log('section 3: frontend traffic (single scoreApplication) on one replica');
+  const configs: ServerConfig[] = [
+    { key: 'window-0', label: 'process batcher, window 0', kind: 'api', env: { BATCH_WINDOW_MS: '0' } },
+    { key: 'window-1', label: 'process batcher, window 1 ms (default)', kind: 'api', env: { BATCH_WINDOW_MS: '1' } },
+    { key: 'window-2', label: 'process batcher, window 2 ms', kind: 'api', env: { BATCH_WINDOW_MS: '2' } },
+    { key: 'per-request', label: 'BATCH_SCOPE=request, window 1 ms (no cross-request batching)', kind: 'api', env: { BATCH_SCOPE: 'request', BATCH_WINDOW_MS: '1' } },
+    { key: 'audit-off', label: 'window 1 ms, AUDIT=off', kind: 'api', env: { AUDIT: 'off', BATCH_WINDOW_MS: '1' } },
+  ];
+  const servers = new Map<string, BenchProcess>();
+  const series: Series = {};
+  try {
+    for (const c of configs) servers.set(c.key, await startServer(c));
+    const target = (c: ServerConfig): Target => {
+      const s = servers.get(c.key)!;
+      return { url: s.url, kind: 'api', pids: [s.pid], metricsUrls: [s.url] };
+    };
+    for (const c of configs) await verify(target(c), single(1));
+    for (const connections of FRONTEND_CONNECTIONS) {
+      const shape = single(connections);
+      const here = configs.filter((c) => c.key !== 'audit-off' || connections === 64);
+      for (let r = 0; r < RUNS; r++) {
+        for (const c of rotate(here, r)) {
+          const m = await measure(target(c), shape);
+          record(series, c.key, shape.key, m);
+          log(`  c${connections} ${c.key} run ${r + 1}: ${int(m.requestsPerSecond)} req/s, p99 ${ms(m.latency.p99)} ms, others ${m.foreignCores.toFixed(2)} cores`);
+        }
+      }
+    }
+  } finally {
+    await Promise.all([...servers.values()].map(stopServer));
+  }
+  const anyBatch = Object.values(series).some((s) => Object.values(s).some((runs) => runs.some((m) => m.meanBatchSize !== null)));
+  noMetrics ||= !anyBatch;
+  json.frontend = { configs, connections: FRONTEND_CONNECTIONS, series, failed: failures(series) };
+
+  const rows: string[] = [];
+  for (const connections of FRONTEND_CONNECTIONS) {
+    const key = single(connections).key;
+    const base = med(series['per-request']?.[key], rps);
+    for (const c of configs) {
+      const runs = series[c.key]?.[key];
+      if (!runs) continue;
+      rows.push(
+        `| ${connections} | ${c.label} | ${spread(runs, rps)} | ${ms(med(runs, p50))} | ${ms(med(runs, p99))} | ${batchCell(runs)} | ${c.key === 'per-request' ? '1.00× (baseline)' : x(med(runs, rps) / base)} |`,
+      );
+    }
+  }
+  summary.push(
+    '### 3. Frontend traffic: single `scoreApplication` on one replica',
+    '',
+    `Closed loop, median (min–max) of ${RUNS} × ${DURATION_S} s per point; audit on unless stated. Mean batch = applications per model run from`,
+    `the /metrics batch-size histogram (Δ_sum / Δ_count over the run)${anyBatch ? '' : ': **n/a, the server has no /metrics batch-size histogram yet**'}.`,
+    '',
+    '| connections | configuration | requests/s | p50 ms | p99 ms | mean batch | ÷ per-request |',
+    '|---:|---|---:|---:|---:|---:|---:|',
+    ...rows,
+    '',
+  );
+  const k64 = single(64).key;
+  const batched = series['window-1']?.[k64];
+  const perRequest = series['per-request']?.[k64];
+  const ratio = med(batched, rps) / med(perRequest, rps);
+  const p99b = med(batched, p99);
+  const p99r = med(perRequest, p99);
+  targets.push({
+    name: 'Batching across requests at 64 connections ≥ 1.5× the per-request loader, p99 no worse (window 1 ms)',
+    pass: Number.isFinite(ratio) ? ratio >= 1.5 && p99b <= p99r : null,
+    measured: `${x(ratio)} requests/s; p99 ${ms(p99b)} ms vs ${ms(p99r)} ms`,
+  });
+  json.frontendAudit = { on: med(batched, rps), off: med(series['audit-off']?.[k64], rps) };
+}
+
+async function sectionCluster(): Promise<void> {
+  log(`section 4: nginx + ${CLUSTER.replicas} replicas`);
+  const runDir = tempDir('cluster');
+  const dataDir = tempDir('cluster-data');
+  let cluster: Cluster | undefined;
+  const series: Series = {};
+  const shapes = [single(64), bulk(100, CLUSTER_BULK_CONNECTIONS)];
+  try {
+    const env = apiEnv({ DATA_DIR: dataDir });
+    delete env.REPLICA_ID;
+    cluster = await startCluster({
+      replicas: CLUSTER.replicas,
+      basePort: CLUSTER.basePort,
+      port: CLUSTER.nginxPort,
+      runDir,
+      build: 'never',
+      env,
+      log: (l) => log(`  [cluster] ${l.replaceAll(runDir, '<temp run dir>')}`),
+    });
+    for (const p of [cluster.nginx, ...cluster.replicas]) registerPid(p.pid);
+    const target: Target = {
+      url: cluster.url,
+      kind: 'api',
+      pids: cluster.replicas.map((r) => r.pid),
+      helperPids: [cluster.nginx.pid],
+      metricsUrls: cluster.replicas.map((r) => r.url),
+    };
+    for (const shape of shapes) await verify(target, shape);
+    for (let r = 0; r < RUNS; r++) {
+      for (const shape of rotate(shapes, r)) {
+        const m = await measure(target, shape);
+        record(series, 'cluster', shape.key, m);
+        log(`  cluster ${shape.key} run ${r + 1}: ${int(m.requestsPerSecond)} req/s, ${int(m.applicationsPerSecond)} apps/s, p99 ${ms(m.latency.p99)} ms, others ${m.foreignCores.toFixed(2)} cores`);
+      }
+    }
+  } finally {
+    if (cluster) {
+      await cluster.stop();
+      for (const p of [cluster.nginx, ...cluster.replicas]) unregisterPid(p.pid);
+    }
+    removeTempDir(runDir);
+    removeTempDir(dataDir);
+  }
+  json.cluster = { ...CLUSTER, bulkConnections: CLUSTER_BULK_CONNECTIONS, series, failed: failures(series) };
+  const s = series.cluster?.[shapes[0].key];
+  const b = series.cluster?.[shapes[1].key];
+  const rssMax = Math.max(...[...(s ?? []), ...(b ?? [])].flatMap((m) => m.rssMaxMB));
+  json.clusterRssMaxMB = rssMax;
+  const singleRps = med(s, rps);
+  const bulkAps = med(b, aps);
+  summary.push(
+    `### 4. The cluster: nginx + ${CLUSTER.replicas} replicas (scripts/cluster.ts), audit on, one shared SQLite file`,
+    '',
+    `Median (min–max) of ${RUNS} × ${DURATION_S} s. "÷ baseline" is against the FastAPI + scikit-learn reproduction (350 requests/s, 17,000 applications/s).`,
+    '',
+    '| load | requests/s | applications/s | p50 ms | p99 ms | mean batch | ÷ baseline | target (5×) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    `| single, 64 connections | ${spread(s, rps)} | ${int(med(s, aps))} | ${ms(med(s, p50))} | ${ms(med(s, p99))} | ${batchCell(s)} | ${x(singleRps / BASELINE.singleRps)} | ${int(TARGET_FACTOR * BASELINE.singleRps)} requests/s |`,
+    `| bulk of 100, ${CLUSTER_BULK_CONNECTIONS} connections | ${int(med(b, rps))} | ${spread(b, aps)} | ${ms(med(b, p50))} | ${ms(med(b, p99))} | ${batchCell(b)} | ${x(bulkAps / BASELINE.bulkAppsPerSecond)} | ${int(TARGET_FACTOR * BASELINE.bulkAppsPerSecond)} applications/s |`,
+    '',
+    `Largest replica RSS during these runs: ${mb(rssMax)} MB.`,
+    '',
+  );
+  targets.push(
+    {
+      name: `Cluster single requests ≥ 5 × 350 = ${int(TARGET_FACTOR * BASELINE.singleRps)} requests/s`,
+      pass: Number.isFinite(singleRps) ? singleRps >= TARGET_FACTOR * BASELINE.singleRps : null,
+      measured: `${int(singleRps)} requests/s (${x(singleRps / BASELINE.singleRps)} the baseline), p99 ${ms(med(s, p99))} ms`,
+    },
+    {
+      name: `Cluster bulk of 100 ≥ 5 × 17,000 = ${int(TARGET_FACTOR * BASELINE.bulkAppsPerSecond)} applications/s`,
+      pass: Number.isFinite(bulkAps) ? bulkAps >= TARGET_FACTOR * BASELINE.bulkAppsPerSecond : null,
+      measured: `${int(bulkAps)} applications/s (${x(bulkAps / BASELINE.bulkAppsPerSecond)} the baseline)`,
+    },
+  );
+}
+
+async function sectionMemory(): Promise<void> {
+  log('section 5: memory and start-up');
+  const starts = QUICK ? 1 : 3;
+  const samples: Array<{ readyMs: number; idleMB: number; singleMaxMB: number; bulkMaxMB: number; single: Measured; bulk: Measured }> = [];
+  for (let i = 0; i < starts; i++) {
+    const server = await startServer({ key: `memory-${i + 1}`, label: `API default config (start ${i + 1})`, kind: 'api' });
+    try {
+      const target: Target = { url: server.url, kind: 'api', pids: [server.pid], metricsUrls: [] };
+      await new Promise((r) => setTimeout(r, QUICK ? 300 : 1_000));
+      const idleMB = rssMB(server.pid) ?? NaN;
+      // sampled over the warm-up run too: the peak can come with the first load
+      let sampler = sampleRss([server.pid]);
+      const s = await measure(target, single(64));
+      const singleMaxMB = sampler.stop()[server.pid] ?? NaN;
+      sampler = sampleRss([server.pid]);
+      const b = await measure(target, bulk(1000, BULK_CONNECTIONS));
+      const bulkMaxMB = sampler.stop()[server.pid] ?? NaN;
+      samples.push({ readyMs: server.readyMs, idleMB, singleMaxMB, bulkMaxMB, single: s, bulk: b });
+      log(`  start ${i + 1}: ready ${server.readyMs.toFixed(0)} ms, idle ${mb(idleMB)} MB, single-64 max ${mb(singleMaxMB)} MB, bulk-1000 max ${mb(bulkMaxMB)} MB`);
+    } finally {
+      await stopServer(server);
+    }
+  }
+  json.memory = { samples };
+  const readyMs = median(samples.map((s) => s.readyMs));
+  const idle = median(samples.map((s) => s.idleMB));
+  const singleMax = median(samples.map((s) => s.singleMaxMB));
+  const bulkMax = median(samples.map((s) => s.bulkMaxMB));
+  const worst = Math.max(...samples.flatMap((s) => [s.idleMB, s.singleMaxMB, s.bulkMaxMB]), (json.clusterRssMaxMB as number | undefined) ?? -Infinity);
+  summary.push(
+    '### 5. Memory and start-up (one replica, default configuration)',
+    '',
+    `VmRSS from /proc/<pid>/status, sampled every 100 ms; median of ${starts} fresh start(s). "Under load" = the largest sample during`,
+    `the warm-up and the ${DURATION_S} s run of that load.`,
+    '',
+    '| spawn → /ready 200 | RSS idle (after ready + 1 s) | RSS max, single at 64 connections | RSS max, bulk of 1,000 at 8 connections | largest RSS seen (incl. cluster replicas) |',
+    '|---:|---:|---:|---:|---:|',
+    `| ${int(readyMs)} ms | ${mb(idle)} MB | ${mb(singleMax)} MB | ${mb(bulkMax)} MB | ${mb(worst)} MB |`,
+    '',
+  );
+  targets.push({
+    name: 'Each replica < 150 MB resident (idle and under load)',
+    pass: Number.isFinite(worst) ? worst < BASELINE.rssMB : null,
+    measured: `largest ${mb(worst)} MB (idle ${mb(idle)} MB)`,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+function auditTarget(): void {
+  const bulkRatios = json.bulkRatios as Record<string, { auditCost: number }> | undefined;
+  const fa = json.frontendAudit as { on: number; off: number } | undefined;
+  const costs: Array<[string, number]> = [];
+  if (bulkRatios) for (const n of BULK_SIZES) costs.push([`bulk ×${n}`, bulkRatios[n].auditCost]);
+  if (fa) costs.push(['single at 64 connections', 1 - fa.on / fa.off]);
+  if (costs.length === 0) return;
+  summary.push(
+    '### Audit trail: AUDIT=on beside AUDIT=off (same invocation)',
+    '',
+    '| load | throughput with audit ÷ without | cost |',
+    '|---|---:|---:|',
+    ...costs.map(([name, c]) => `| ${name} | ${x(1 - c)} | ${pct(c)} |`),
+    '',
+    `AUDIT_SYNC=full (each batch's commit is fsynced) on ${(json.environment as { dataDirFilesystem: string }).dataDirFilesystem} (the OS temp dir).`,
+    '',
+  );
+  targets.push({
+    name: 'The audit trail costs < 25 % of throughput',
+    pass: costs.every(([, c]) => Number.isFinite(c)) ? costs.every(([, c]) => c < 0.25) : null,
+    measured: costs.map(([name, c]) => `${name}: ${pct(c)}`).join(', '),
+  });
+}
+
+function header(env: ReturnType<typeof environment>, totalS: number, loadEnd: number[]): string[] {
+  const dirty = env.srcUncommitted.length
+    ? ` + uncommitted changes to ${env.srcUncommitted.length} file(s) under src/ (${env.srcUncommitted.join(', ')}): the servers were built from the working tree`
+    : '';
+  return [
+    `## Latest run: ${benchStarted.toISOString().slice(0, 16).replace('T', ' ')} UTC${QUICK ? ' (--quick: 1 run of 1 s per point, smoke only)' : ''}`,
+    '',
+    `- machine: ${env.cpuModel}, ${env.cores} cores, ${env.memoryGB} GB, ${env.platform}`,
+    `- Node ${env.node}, onnxruntime-node ${env.onnxruntime}, autocannon ${env.autocannon}, nginx ${env.nginx}`,
+    `- git commit ${env.gitCommit.slice(0, 12)} (${env.gitCommitSubject})${dirty}`,
+    `- load average (1 min) ${env.loadAverageAtStart[0].toFixed(2)} at the start, ${loadEnd[0].toFixed(2)} at the end; other processes of the machine (not the servers, nginx or the bench) kept ${foreign.length ? `${median(foreign).toFixed(2)} cores busy (median over runs; max ${Math.max(...foreign).toFixed(2)})` : 'n/a'} of ${env.cores} during the timed runs; the load generator (autocannon) runs on the same cores as the servers`,
+    `- ${RUNS} run(s) of about ${DURATION_S} s per point (each a fixed number of requests, a whole number of rounds per connection, sized from the previous run), after an unrecorded ${WARMUP_S} s warm-up run per load shape and server; configurations interleaved; ${totalS.toFixed(0)} s in all; sections: ${opts.only.join(', ')}`,
+    '',
+    'For scale: a FastAPI + scikit-learn reproduction of the original design, on a 2-core machine with three replicas behind nginx,',
+    'served about 340–360 single-application requests/s (p99 about 210–340 ms) and about 17,000 applications/s in batches of 100,',
+    'with about 150 MB resident per replica. Target: ≥ 5× that on single requests and on bulk, through nginx.',
+    '',
+  ];
+}
+
+async function updateBenchmarksMd(markdown: string): Promise<void> {
+  const file = path.join(root, 'BENCHMARKS.md');
+  const start = '<!-- bench:summary:start (written by npm run bench; edit outside these markers) -->';
+  const end = '<!-- bench:summary:end -->';
+  const block = `${start}\n${markdown.trim()}\n${end}`;
+  let text = existsSync(file) ? await readFile(file, 'utf8') : '# Benchmarks\n\n`npm run bench` (see bench/run.ts) writes the section below.\n\n';
+  const a = text.indexOf('<!-- bench:summary:start');
+  const b = text.indexOf(end);
+  text = a >= 0 && b > a ? `${text.slice(0, a)}${block}${text.slice(b + end.length)}` : `${text.trimEnd()}\n\n${block}\n`;
+  await writeFile(file, text);
+}
+
+async function main(): Promise<void> {
+  ensureBuild(root, 'auto', undefined, (l) => log(l));
+  const env = environment();
+  json.environment = env;
+  log(`${env.cpuModel}, ${env.cores} cores, Node ${env.node}, ORT ${env.onnxruntime}, commit ${env.gitCommit.slice(0, 12)}${env.srcUncommitted.length ? ' (src modified)' : ''}`);
+  log(`sections: ${opts.only.join(', ')}${QUICK ? ' (quick)' : ''}`);
+  const run: Record<Section, () => Promise<void>> = {
+    model: sectionModel,
+    bulk: sectionBulk,
+    frontend: sectionFrontend,
+    cluster: sectionCluster,
+    memory: sectionMemory,
+  };
+  for (const s of SECTIONS) if (opts.only.includes(s)) await run[s]();
+  auditTarget();
+
+  const totalS = (performance.now() - t0) / 1000;
+  const loadEnd = os.loadavg();
+  const passCell = (p: boolean | null) => (p === null ? 'not measured' : p ? '**pass**' : '**FAIL**');
+  const order = ['Partner bulk', 'Batching across', 'Each replica', 'The audit', 'Cluster single', 'Cluster bulk'];
+  targets.sort((a, b) => order.findIndex((o) => a.name.startsWith(o)) - order.findIndex((o) => b.name.startsWith(o)));
+  const markdown = [
+    ...header(env, totalS, loadEnd),
+    '### Targets',
+    '',
+    '| target | measured (medians) | result |',
+    '|---|---|---|',
+    ...targets.map((t) => `| ${t.name} | ${t.measured} | ${passCell(t.pass)} |`),
+    '',
+    ...summary,
+    noMetrics ? '_Mean batch size: n/a because the servers measured expose no `/metrics` batch-size histogram yet; the bench picks it up (any metric whose name contains `batch_size`, Δ_sum/Δ_count) once there is one._\n' : '',
+  ].join('\n');
+
+  const stamp = benchStarted.toISOString().replace(/[:.]/g, '-');
+  const partial = opts.only.length < SECTIONS.length ? `-only-${opts.only.join('-')}` : '';
+  const out = path.join('bench', 'results', `bench-${stamp}${QUICK ? '-quick' : ''}${partial}.json`);
+  await mkdir(path.dirname(out), { recursive: true });
+  json.options = { quick: QUICK, only: opts.only, runs: RUNS, durationS: DURATION_S, warmupS: WARMUP_S, bulkConnections: BULK_CONNECTIONS, frontendConnections: FRONTEND_CONNECTIONS };
+  json.baseline = BASELINE;
+  json.targets = targets;
+  json.startedAt = benchStarted.toISOString();
+  json.totalSeconds = totalS;
+  json.loadAverageAtEnd = loadEnd;
+  json.foreignCoresPerRun = foreign;
+  json.summaryMarkdown = markdown;
+  await writeFile(out, `${JSON.stringify(json, null, 2)}\n`);
+
+  console.log(`\n${markdown}`);
+  console.log(`raw results: ${out}`);
+  if (opts.md && !QUICK && partial === '') {
+    await updateBenchmarksMd(markdown);
+    console.log('BENCHMARKS.md updated');
+  } else if (opts.md) {
+    console.log('BENCHMARKS.md left alone (quick or partial run)');
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
