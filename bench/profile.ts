@@ -1,0 +1,75 @@
+/**
+ * A CPU profile of one API replica under load: `node --cpu-prof dist/src/server.js` (built first if stale), an
+ * autocannon run against it, SIGTERM (the server exits 0 and V8 writes the profile), then the top self-time
+ * functions and the time per package.
+ *
+ *   npm run bench:profile                              bulk: scoreApplications of 100, 8 connections, 10 s
+ *   npm run bench:profile -- --items 1000 --connections 4 --duration 10
+ *   npm run bench:profile -- --single --connections 64
+ *   AUDIT=off BATCH_WINDOW_MS=0 npm run bench:profile  (server knobs come from the environment)
+ *
+ * Writes bench/results/profile-<label>-<timestamp>.cpuprofile (gitignored; open it in Chrome DevTools or
+ * VS Code) and prints the same tables as `npm run bench:top -- <file>`. Options: --items N, --single,
+ * --connections N, --duration S, --top N, --interval µs (sampling interval, default V8's 1000), --label text.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { ensureBuild } from '../scripts/cluster.js';
+import { repoRoot } from '../scripts/nginx-config.js';
+import { formatTop, readProfile } from './cpuprofile-top.js';
+import { bulkBody, isBulkDecisions, isSingleDecision, runLoad, singleBody, verifyOnce } from './lib/load.js';
+import { startProcess, tempDir } from './lib/proc.js';
+
+function flag(name: string): string | undefined {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? process.argv[at + 1] : undefined;
+}
+
+const root = repoRoot();
+const single = process.argv.includes('--single');
+const items = single ? 1 : Number(flag('items') ?? 100);
+const connections = Number(flag('connections') ?? (single ? 64 : 8));
+const durationS = Number(flag('duration') ?? 10);
+const top = Number(flag('top') ?? 30);
+const interval = flag('interval');
+const label = flag('label') ?? (single ? `single-c${connections}` : `bulk${items}-c${connections}`);
+for (const [name, v] of Object.entries({ items, connections, duration: durationS, top })) {
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
+}
+
+ensureBuild(root, 'auto', undefined, (l) => console.log(l));
+const outDir = path.join(root, 'bench', 'results');
+await mkdir(outDir, { recursive: true });
+const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+const name = `profile-${label}-${stamp}.cpuprofile`;
+
+const server = await startProcess({
+  label: 'profiled-server',
+  cwd: root,
+  args: [
+    '--cpu-prof',
+    '--cpu-prof-dir',
+    path.relative(root, outDir) || '.',
+    '--cpu-prof-name',
+    name,
+    ...(interval ? ['--cpu-prof-interval', interval] : []),
+    'dist/src/server.js',
+  ],
+  env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', DATA_DIR: tempDir('profile-data'), SHUTDOWN_GRACE_MS: '0' },
+});
+try {
+  const body = single ? singleBody() : bulkBody(items);
+  await verifyOnce(server.url, body, items, single ? 'single' : 'bulk');
+  console.log(`profiling pid ${server.pid}: ${single ? 'scoreApplication' : `scoreApplications × ${items}`}, ${connections} connections, ${durationS} s`);
+  const result = await runLoad({ url: server.url, body, items, connections, durationS, check: single ? isSingleDecision : isBulkDecisions });
+  console.log(
+    `${Math.round(result.requestsPerSecond)} requests/s, ${Math.round(result.applicationsPerSecond)} applications/s, ` +
+      `p50 ${result.latency.p50.toFixed(1)} ms, p99 ${result.latency.p99.toFixed(1)} ms, failed ${result.failed}`,
+  );
+} finally {
+  await server.stop(30_000);
+}
+const file = path.join(outDir, name);
+if (!existsSync(file) || statSync(file).size === 0) throw new Error(`no profile was written to bench/results/${name}`);
+console.log(`\n${formatTop(readProfile(file), top, `### bench/results/${name}`)}`);
