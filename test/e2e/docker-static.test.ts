@@ -22,7 +22,7 @@
  * A missing docker-compose or nginx fails these tests (with the apt-get line to run); nothing is skipped.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -218,6 +218,32 @@ describe('Dockerfile', () => {
     expect(runtime).toMatch(/^COPY policy \.\/policy$/m);
     expect(runtime).toMatch(/^COPY models \.\/models$/m);
     expect(runtime).not.toMatch(/g\+\+|python3/);
+  });
+
+  it('installs (npm ci --omit=dev) every package src/ loads at run time', () => {
+    // no engine here to build the image and start it: this is what would fail at its start-up instead
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    const production = new Set(Object.keys(pkg.dependencies ?? {}));
+    const files = (readdirSync(path.join(ROOT, 'src'), { recursive: true }) as string[]).filter((f) => f.endsWith('.ts'));
+    const needed = new Map<string, string>();
+    for (const file of files) {
+      const text = readFileSync(path.join(ROOT, 'src', file), 'utf8');
+      const specifiers = [
+        // import/export … from 'x', except `import type` / `export type` (erased by tsc)
+        ...[...text.matchAll(/\b(?:import|export)\s+(type\s+)?[^;'"]*?\bfrom\s+['"]([^'"]+)['"]/g)].filter((m) => !m[1]).map((m) => m[2]),
+        ...[...text.matchAll(/\bimport\s+['"]([^'"]+)['"]/g)].map((m) => m[1]),
+        // import('x'), require('x'), createRequire(…)('x')
+        ...[...text.matchAll(/(?:\bimport|\brequire|\))\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]),
+      ];
+      for (const spec of specifiers) {
+        if (spec.startsWith('.') || spec.startsWith('node:')) continue;
+        const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
+        needed.set(name, `src/${file}`);
+      }
+    }
+    expect(needed.size).toBeGreaterThan(3);
+    const missing = [...needed].filter(([name]) => !production.has(name)).map(([name, file]) => `${name} (${file})`);
+    expect(missing, 'imported at run time but not in package.json dependencies').toEqual([]);
   });
 
   it('.dockerignore keeps local state out of the build context', () => {
