@@ -164,7 +164,7 @@ export function createApp(config: Config, logger: Logger) {
 
   async function close(): Promise<void> {
     await state.model?.release();
-    audit?.close();
+    await audit?.close();
   }
 
   return { yoga, state, batcher, audit, decisions, loadModel, close };

@@ -1,7 +1,12 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
 import type { Decision } from '../model/decisioning.js';
+import type { RowOutcome, WriteReply, WriteRequest } from './audit-writer.js';
+import { decisionFromRow, openAuditDatabase, type AuditSync, type DecisionRow, type RowValues } from './database.js';
+
+export type { AuditSync };
 
 /** Everything the lender may need to show later about one decision. */
 export interface AuditRecord {
@@ -11,8 +16,8 @@ export interface AuditRecord {
   inputHash: string;
   /** the input as the API received it */
   input: unknown;
-  /** the model's feature values for this application, by catalogue name */
-  features: Record<string, number>;
+  /** the model's feature values for this application, in the model's feature order */
+  features: readonly { feature: string; value: number }[];
   modelSha256: string;
   receivedAt: Date;
   latencyMs: number;
@@ -25,59 +30,43 @@ export type RecordResult =
   | { kind: 'replayed'; decision: Decision }
   | { kind: 'key-reused' };
 
-export type AuditSync = 'full' | 'normal';
+const quotedNames = new Map<string, string>();
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS decisions (
-  id               TEXT PRIMARY KEY,
-  application_ref  TEXT,
-  idempotency_key  TEXT UNIQUE,
-  input_hash       TEXT NOT NULL,
-  input_json       TEXT NOT NULL,
-  features_json    TEXT NOT NULL,
-  probability      REAL NOT NULL,
-  score            INTEGER NOT NULL,
-  outcome          TEXT NOT NULL,
-  reasons_json     TEXT NOT NULL,
-  policy_hits_json TEXT NOT NULL,
-  model_version    TEXT NOT NULL,
-  model_sha256     TEXT NOT NULL,
-  policy_version   TEXT NOT NULL,
-  decided_at       TEXT NOT NULL,
-  received_at      TEXT NOT NULL,
-  latency_ms       REAL NOT NULL,
-  caller           TEXT
-);
-CREATE INDEX IF NOT EXISTS decisions_decided_at ON decisions (decided_at);
-`;
-
-interface DecisionRow {
-  id: string;
-  application_ref: string | null;
-  input_hash: string;
-  probability: number;
-  score: number;
-  outcome: Decision['outcome'];
-  reasons_json: string;
-  policy_hits_json: string;
-  model_version: string;
-  policy_version: string;
-  decided_at: string;
+/** `{"name":value,…}` without building an intermediate object: this runs for every decision on the hot path. */
+function featuresJson(features: AuditRecord['features']): string {
+  let json = '{';
+  for (let i = 0; i < features.length; i++) {
+    const { feature, value } = features[i];
+    let quoted = quotedNames.get(feature);
+    if (quoted === undefined) quotedNames.set(feature, (quoted = JSON.stringify(feature)));
+    // For a finite number, String() writes what JSON.stringify() would, faster.
+    json += `${i === 0 ? '' : ','}${quoted}:${String(value)}`;
+  }
+  return `${json}}`;
 }
 
-function decisionFromRow(row: DecisionRow): Decision {
-  return {
-    id: row.id,
-    applicationRef: row.application_ref,
-    outcome: row.outcome,
-    probabilityOfDefault: row.probability,
-    score: row.score,
-    reasons: JSON.parse(row.reasons_json),
-    policyHits: JSON.parse(row.policy_hits_json),
-    modelVersion: row.model_version,
-    policyVersion: row.policy_version,
-    decidedAt: new Date(row.decided_at),
-  };
+function rowValues(record: AuditRecord): RowValues {
+  const d = record.decision;
+  return [
+    d.id,
+    d.applicationRef,
+    record.idempotencyKey,
+    record.inputHash,
+    JSON.stringify(record.input),
+    featuresJson(record.features),
+    d.probabilityOfDefault,
+    d.score,
+    d.outcome,
+    JSON.stringify(d.reasons),
+    JSON.stringify(d.policyHits),
+    d.modelVersion,
+    record.modelSha256,
+    d.policyVersion,
+    d.decidedAt.toISOString(),
+    record.receivedAt.toISOString(),
+    record.latencyMs,
+    record.caller,
+  ];
 }
 
 interface Pending {
@@ -86,99 +75,101 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
+function startWriter(file: string, sync: AuditSync): Worker {
+  const workerData = { file, sync };
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./audit-writer.js', import.meta.url), { workerData });
+  // Under tsx or vitest this module is TypeScript, and so is its worker: load it through tsx's loader.
+  // require.resolve finds the CommonJS build of tsx's API; its ES build (which the worker imports) sits beside it.
+  const tsxApi = createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs');
+  const tsx = pathToFileURL(tsxApi).href;
+  const entry = new URL('./audit-writer.ts', import.meta.url).href;
+  const bootstrap = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(bootstrap, { eval: true, workerData });
+}
+
 /**
  * The durable audit trail: one SQLite file in WAL mode, shared safely by every replica process on the host.
- * Records queued in the same turn of the event loop (one model batch's decisions) are written in one transaction,
- * and each caller's promise settles only after that transaction commits.
+ * Records queued in the same turn of the event loop (one model batch's decisions) are written in one transaction by
+ * a writer thread, and each caller's promise settles only after that transaction commits. Reads run here, on a
+ * connection of their own.
  */
 export class AuditStore {
   private readonly db: Database.Database;
-  private pending: Pending[] = [];
-  private flushScheduled = false;
-  private readonly insert: Database.Statement;
+  private readonly writer: Worker;
+  private queued: Pending[] = [];
+  private readonly inFlight = new Map<number, Pending[]>();
+  private seq = 0;
+  private failure: Error | undefined;
   private readonly byId: Database.Statement<[string], DecisionRow>;
   private readonly byKey: Database.Statement<[string], DecisionRow>;
-  private readonly writeBatch: (batch: Pending[]) => RecordResult[];
   /** transactions committed so far (tests, metrics) */
   transactions = 0;
 
-  constructor(readonly file: string, sync: AuditSync = 'full') {
-    mkdirSync(dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
-    // Several replicas write to one file: wait for the lock rather than fail.
-    this.db.pragma('busy_timeout = 10000');
-    this.db.exec(SCHEMA);
-    this.insert = this.db.prepare(`
-      INSERT INTO decisions (id, application_ref, idempotency_key, input_hash, input_json, features_json, probability,
-        score, outcome, reasons_json, policy_hits_json, model_version, model_sha256, policy_version, decided_at,
-        received_at, latency_ms, caller)
-      VALUES (@id, @applicationRef, @idempotencyKey, @inputHash, @inputJson, @featuresJson, @probability, @score,
-        @outcome, @reasonsJson, @policyHitsJson, @modelVersion, @modelSha256, @policyVersion, @decidedAt, @receivedAt,
-        @latencyMs, @caller)
-      ON CONFLICT (idempotency_key) DO NOTHING`);
+  constructor(
+    readonly file: string,
+    sync: AuditSync = 'full',
+  ) {
+    // Opening here first creates the schema and reports a bad path or a corrupt file at start-up, synchronously.
+    this.db = openAuditDatabase(file, sync);
     this.byId = this.db.prepare('SELECT * FROM decisions WHERE id = ?');
     this.byKey = this.db.prepare('SELECT * FROM decisions WHERE idempotency_key = ?');
-    const tx = this.db.transaction((batch: Pending[]) => batch.map(({ record }) => this.writeOne(record)));
-    // IMMEDIATE takes the write lock up front, so two replicas never deadlock upgrading a read lock.
-    this.writeBatch = (batch) => tx.immediate(batch);
-  }
-
-  private writeOne(record: AuditRecord): RecordResult {
-    const d = record.decision;
-    const { changes } = this.insert.run({
-      id: d.id,
-      applicationRef: d.applicationRef,
-      idempotencyKey: record.idempotencyKey,
-      inputHash: record.inputHash,
-      inputJson: JSON.stringify(record.input),
-      featuresJson: JSON.stringify(record.features),
-      probability: d.probabilityOfDefault,
-      score: d.score,
-      outcome: d.outcome,
-      reasonsJson: JSON.stringify(d.reasons),
-      policyHitsJson: JSON.stringify(d.policyHits),
-      modelVersion: d.modelVersion,
-      modelSha256: record.modelSha256,
-      policyVersion: d.policyVersion,
-      decidedAt: d.decidedAt.toISOString(),
-      receivedAt: record.receivedAt.toISOString(),
-      latencyMs: record.latencyMs,
-      caller: record.caller,
-    });
-    if (changes === 1) return { kind: 'stored' };
-    // Another request (here or on another replica) committed this key first: its decision is the one made.
-    const existing = this.byKey.get(record.idempotencyKey!)!;
-    return existing.input_hash === record.inputHash
-      ? { kind: 'replayed', decision: decisionFromRow(existing) }
-      : { kind: 'key-reused' };
+    this.writer = startWriter(file, sync);
+    this.writer.on('message', (reply: WriteReply) => this.settle(reply));
+    this.writer.on('error', (error) => this.fail(error));
+    this.writer.on('exit', (code) => this.fail(new Error(`the audit writer thread exited (${code})`)));
   }
 
   /** Resolves once the record is committed (or the key's earlier decision is found). */
   record(record: AuditRecord): Promise<RecordResult> {
+    if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      this.pending.push({ record, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.queued.push({ record, resolve, reject });
+      if (this.queued.length === 1) setImmediate(() => this.flush());
     });
   }
 
   private flush(): void {
-    const batch = this.pending;
-    this.pending = [];
-    this.flushScheduled = false;
-    let results: RecordResult[];
+    const batch = this.queued;
+    this.queued = [];
+    if (batch.length === 0) return;
+    let rows: RowValues[];
     try {
-      results = this.writeBatch(batch);
-      this.transactions++;
+      rows = batch.map((p) => rowValues(p.record));
     } catch (error) {
       for (const p of batch) p.reject(error);
       return;
     }
-    batch.forEach((p, i) => p.resolve(results[i]));
+    const seq = ++this.seq;
+    this.inFlight.set(seq, batch);
+    this.writer.postMessage({ seq, rows } satisfies WriteRequest);
+  }
+
+  private settle(reply: WriteReply): void {
+    const batch = this.inFlight.get(reply.seq);
+    if (!batch) return;
+    this.inFlight.delete(reply.seq);
+    if ('error' in reply) {
+      const error = new Error(`audit write failed: ${reply.error}`);
+      for (const p of batch) p.reject(error);
+      return;
+    }
+    this.transactions++;
+    batch.forEach((p, i) => p.resolve(this.resultOf(p.record, reply.outcomes[i])));
+  }
+
+  private resultOf(record: AuditRecord, outcome: RowOutcome): RecordResult {
+    if (outcome.kind === 'stored') return { kind: 'stored' };
+    return outcome.existing.input_hash === record.inputHash
+      ? { kind: 'replayed', decision: decisionFromRow(outcome.existing) }
+      : { kind: 'key-reused' };
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const batch of this.inFlight.values()) for (const p of batch) p.reject(error);
+    this.inFlight.clear();
+    for (const p of this.queued) p.reject(error);
+    this.queued = [];
   }
 
   getDecision(id: string): Decision | undefined {
@@ -201,8 +192,14 @@ export class AuditStore {
     return (this.db.prepare('SELECT count(*) AS n FROM decisions').get() as { n: number }).n;
   }
 
-  close(): void {
-    if (this.pending.length > 0) this.flush();
+  /** Writes what is queued, waits for every write to commit, then stops the writer. */
+  async close(): Promise<void> {
+    this.flush();
+    while (this.inFlight.size > 0 && !this.failure) await new Promise((r) => setTimeout(r, 5));
+    this.writer.removeAllListeners('exit');
+    const exited = new Promise((resolve) => this.writer.once('exit', resolve));
+    this.writer.postMessage('close');
+    await exited;
     this.db.close();
   }
 }

@@ -91,7 +91,7 @@ export class DecisionService {
       idempotencyKey: key,
       inputHash: hash,
       input,
-      features: Object.fromEntries(scored.impacts.map((i) => [i.feature, i.value])),
+      features: scored.impacts,
       modelSha256: scored.model.sha256,
       receivedAt,
       latencyMs: performance.now() - started,
