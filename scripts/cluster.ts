@@ -199,6 +199,31 @@ function track(child: ChildProcess): ManagedProcess {
   return managed;
 }
 
+/** The command line of a pid (Linux /proc), or '' where unavailable. */
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
+}
+
+/** When the process started (clock ticks since boot, Linux /proc), so a pid file can tell its process from a later one with a recycled pid. */
+function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** `<pid>` on the first line (what nginx's own pid file holds too), then `start=<ticks>` where /proc has it. */
+function writePidFile(file: string, pid: number): void {
+  const start = processStartTime(pid);
+  writeFileSync(file, `${pid}\n${start ? `start=${start}\n` : ''}`);
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -275,7 +300,7 @@ export function spawnReplica(opts: { root: string; entry: string; index: number;
     });
     // the same object track() updates on exit, so replica.exit is live
     const replica: Replica = Object.assign(track(child), { index: opts.index, id, port: opts.port, url: `http://127.0.0.1:${opts.port}`, logFile });
-    writeFileSync(path.join(opts.runDir, `${id}.pid`), `${replica.pid}\n`);
+    writePidFile(path.join(opts.runDir, `${id}.pid`), replica.pid);
     return replica;
   } finally {
     closeSync(fd);
@@ -298,26 +323,33 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const replicaPorts = Array.from({ length: replicaCount }, (_, i) => basePort + i);
   if (replicaPorts.includes(port)) throw new Error(`nginx port ${port} overlaps the replica ports ${replicaPorts.join(', ')}`);
 
-  const nginxBin = findNginx(options.nginxBin);
-  ensureBuild(root, options.build ?? 'auto', entry, log);
-  await assertPortFree(port, host, ` (set LOAN_API_PORT=8080 or --port 8080)`);
-  for (const p of replicaPorts) await assertPortFree(p, '127.0.0.1', ` (choose other replica ports with --base-port)`);
-
   const supervisorPid = path.join(runDir, 'cluster.pid');
   if (existsSync(supervisorPid)) {
-    const pid = Number(readFileSync(supervisorPid, 'utf8'));
+    const pid = Number(readFileSync(supervisorPid, 'utf8').split('\n')[0]);
     if (pid !== process.pid && isAlive(pid) && commandLine(pid).includes('cluster')) {
       throw new Error(`a cluster is already running from ${runDir} (pid ${pid}): npm run cluster:stop`);
     }
   }
   mkdirSync(path.join(runDir, 'logs'), { recursive: true });
-  // nginx creates the temp folders itself (and hands them to its worker user when started as root);
-  // the run folder must be traversable for that worker user
-  rmSync(path.join(runDir, 'temp'), { recursive: true, force: true });
-  mkdirSync(path.join(runDir, 'temp'), { recursive: true });
-  chmodSync(runDir, 0o755);
-  chmodSync(path.join(runDir, 'temp'), 0o755);
-  writeFileSync(supervisorPid, `${process.pid}\n`);
+  // written first, so `npm run cluster:stop` finds this process even while it is still building
+  writePidFile(supervisorPid, process.pid);
+
+  let nginxBin: string;
+  try {
+    nginxBin = findNginx(options.nginxBin);
+    ensureBuild(root, options.build ?? 'auto', entry, log);
+    await assertPortFree(port, host, ` (set LOAN_API_PORT=8080 or --port 8080)`);
+    for (const p of replicaPorts) await assertPortFree(p, '127.0.0.1', ` (choose other replica ports with --base-port)`);
+    // nginx creates the temp folders itself (and hands them to its worker user when started as root);
+    // the run folder must be traversable for that worker user
+    rmSync(path.join(runDir, 'temp'), { recursive: true, force: true });
+    mkdirSync(path.join(runDir, 'temp'), { recursive: true });
+    chmodSync(runDir, 0o755);
+    chmodSync(path.join(runDir, 'temp'), 0o755);
+  } catch (err) {
+    rmSync(supervisorPid, { force: true });
+    throw err;
+  }
 
   const replicas: Replica[] = [];
   const retired: ManagedProcess[] = [];
@@ -388,7 +420,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     } finally {
       closeSync(nginxOut);
     }
-    writeFileSync(path.join(runDir, 'nginx-master.pid'), `${nginx.pid}\n`);
+    writePidFile(path.join(runDir, 'nginx-master.pid'), nginx.pid);
     const url = `http://${host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
     try {
       await waitReady(url, nginx, 15_000, `nginx (pid ${nginx.pid}) on ${url}`);
@@ -420,14 +452,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 
 // ---------------------------------------------------------------------------------------------------------------
 
-/** The command line of a pid (Linux /proc), or '' where unavailable. */
-function commandLine(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-  } catch {
-    return '';
-  }
-}
 
 /**
  * `npm run cluster:stop`: asks the supervisor (cluster.pid) to stop everything; if the supervisor is gone,
@@ -446,43 +470,53 @@ export async function stopClusterFromPidFiles(runDir: string, log: (l: string) =
     } catch {
       return undefined; // nginx removes its own nginx.pid on exit
     }
-    const n = Number(text.trim());
-    return Number.isInteger(n) && n > 0 ? n : undefined;
+    const [first = '', ...rest] = text.split('\n');
+    const n = Number(first.trim());
+    if (!Number.isInteger(n) || n <= 0) return undefined;
+    const start = rest.find((l) => l.startsWith('start='))?.slice('start='.length);
+    return { pid: n, start };
+  };
+  /** Whether pid is still the process the file was written for: same start time, else a plausible command line. */
+  const stillOurs = (entry: { pid: number; start?: string }, expected: RegExp) => {
+    const now = processStartTime(entry.pid);
+    if (entry.start && now) return entry.start === now;
+    const cmd = commandLine(entry.pid);
+    return !cmd || expected.test(cmd);
   };
   const waitGone = async (pid: number, ms: number) => {
     const deadline = Date.now() + ms;
     while (isAlive(pid) && Date.now() < deadline) await sleep(100);
     return !isAlive(pid);
   };
-  const pidFiles = readdirSync(runDir).filter((f) => f.endsWith('.pid'));
+  const listPidFiles = () => (existsSync(runDir) ? readdirSync(runDir).filter((f) => f.endsWith('.pid')) : []);
+  const pidFiles = listPidFiles();
   if (pidFiles.length === 0) {
     log(`nothing to stop: no pid files in ${runDir}`);
     return 0;
   }
   const supervisor = pidFiles.includes('cluster.pid') ? readPid('cluster.pid') : undefined;
-  if (supervisor && isAlive(supervisor) && /cluster/.test(commandLine(supervisor) || 'cluster')) {
-    log(`stopping the cluster supervisor (pid ${supervisor})`);
-    process.kill(supervisor, 'SIGTERM');
-    if (await waitGone(supervisor, 40_000)) {
-      log('stopped');
-      return 0;
+  if (supervisor && isAlive(supervisor.pid) && stillOurs(supervisor, /cluster/)) {
+    log(`stopping the cluster supervisor (pid ${supervisor.pid})`);
+    process.kill(supervisor.pid, 'SIGTERM');
+    if (!(await waitGone(supervisor.pid, 40_000))) {
+      log(`supervisor ${supervisor.pid} did not exit within 40 s; stopping its processes directly`);
     }
-    log(`supervisor ${supervisor} did not exit within 40 s; stopping its processes directly`);
+    // normally it removed every pid file on its way out; whatever is left (it died mid-start) is handled below
   }
   let failures = 0;
+  const remaining = listPidFiles().filter((f) => f !== 'cluster.pid');
   // nginx first (nginx-master.pid is ours; nginx.pid is nginx's own copy of the same pid), then the replicas
-  const order = [...pidFiles.filter((f) => f.startsWith('nginx')).sort(), ...pidFiles.filter((f) => f.startsWith('replica-'))];
+  const order = [...remaining.filter((f) => f.startsWith('nginx')).sort(), ...remaining.filter((f) => f.startsWith('replica-'))];
   const signalled = new Set<number>();
   for (const file of order) {
-    const pid = readPid(file);
-    if (!pid || signalled.has(pid) || !isAlive(pid)) {
+    const entry = readPid(file);
+    const pid = entry?.pid;
+    if (!entry || !pid || signalled.has(pid) || !isAlive(pid)) {
       rmSync(path.join(runDir, file), { force: true });
       continue;
     }
-    const cmd = commandLine(pid);
-    const expected = file.startsWith('nginx') ? /nginx/ : /node|server\.js/;
-    if (cmd && !expected.test(cmd)) {
-      log(`${file}: pid ${pid} is now "${cmd.trim()}", not ours; leaving it alone`);
+    if (!stillOurs(entry, file.startsWith('nginx') ? /nginx/ : /server\.js/)) {
+      log(`${file}: pid ${pid} is now another process ("${commandLine(pid).trim()}"); leaving it alone`);
       rmSync(path.join(runDir, file), { force: true });
       continue;
     }
@@ -553,26 +587,21 @@ async function cli(argv: string[]): Promise<number> {
     return 2;
   }
   const log = (line: string) => console.log(`[cluster] ${line}`);
-  const cluster = await startCluster({
-    replicas: intFlag(flags, 'replicas'),
-    port: intFlag(flags, 'port'),
-    basePort: intFlag(flags, 'base-port'),
-    host: typeof flags.get('host') === 'string' ? (flags.get('host') as string) : undefined,
-    runDir,
-    build: flags.has('no-build') ? 'never' : 'auto',
-    restartCrashed: !flags.has('no-restart'),
-    log,
-  });
-  log(`up: ${cluster.url}/graphql (logs in ${path.relative(root, runDir) || runDir}/logs); Ctrl-C or npm run cluster:stop to stop`);
 
+  // Handlers first: a Ctrl-C or cluster:stop during the start-up is honoured as soon as the start-up returns.
+  let cluster: Cluster | undefined;
   let shuttingDown = false;
   const shutdown = (signal: string) => {
     if (shuttingDown) {
       log(`${signal} again: killing everything now`);
-      for (const p of [cluster.nginx, ...cluster.replicas]) if (!p.exit) process.kill(p.pid, 'SIGKILL');
+      for (const p of cluster ? [cluster.nginx, ...cluster.replicas] : []) if (!p.exit) process.kill(p.pid, 'SIGKILL');
       process.exit(1);
     }
     shuttingDown = true;
+    if (!cluster) {
+      log(`${signal}: stopping as soon as the start-up returns`);
+      return;
+    }
     log(`${signal}: stopping (nginx drains, then replicas finish in-flight requests)`);
     cluster.stop().then(
       () => process.exit(0),
@@ -584,7 +613,25 @@ async function cli(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
-  cluster.nginx.exited.then((info) => {
+
+  cluster = await startCluster({
+    replicas: intFlag(flags, 'replicas'),
+    port: intFlag(flags, 'port'),
+    basePort: intFlag(flags, 'base-port'),
+    host: typeof flags.get('host') === 'string' ? (flags.get('host') as string) : undefined,
+    runDir,
+    build: flags.has('no-build') ? 'never' : 'auto',
+    restartCrashed: !flags.has('no-restart'),
+    log,
+  });
+  if (shuttingDown) {
+    await cluster.stop();
+    return 0;
+  }
+  const up = cluster;
+  log(`up: ${up.url}/graphql (logs in ${path.relative(root, runDir) || runDir}/logs); Ctrl-C or npm run cluster:stop to stop`);
+
+  up.nginx.exited.then((info) => {
     if (!shuttingDown) {
       log(`nginx exited unexpectedly (code ${info.code}, signal ${info.signal}); see ${path.join(runDir, 'logs', 'nginx-error.log')}`);
       shutdown('nginx exit');
@@ -595,7 +642,7 @@ async function cli(argv: string[]): Promise<number> {
   let previous = '';
   const tick = async () => {
     if (shuttingDown) return;
-    const line = await statusLine(cluster);
+    const line = await statusLine(up);
     const summary = line.slice(9); // without the clock
     if (tty) process.stdout.write(`\r\x1b[K${line}`);
     else if (summary !== previous) console.log(line);
