@@ -34,6 +34,7 @@ const envSchema = z
     SHUTDOWN_GRACE_MS: int(0, 600_000).default(1_000),
     SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(25_000),
     GRAPHIQL: bool.default(true),
+    GRAPHQL_JIT: bool.default(true),
     REPLICA_ID: z.string().min(1).optional(),
   })
   .refine(
@@ -67,6 +68,8 @@ function toConfig(env: z.output<typeof envSchema>) {
       /** after SIGTERM, how long in-flight requests may take before the process exits 1 */
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
       graphiql: env.GRAPHIQL,
+      /** execute through graphql-jit's compiled queries (the whole API suite runs under it) */
+      graphqlJit: env.GRAPHQL_JIT,
       replicaId: env.REPLICA_ID ?? `${os.hostname()}:${process.pid}`,
     },
     model: {

@@ -1,5 +1,7 @@
+import { useGraphQlJit } from '@envelop/graphql-jit';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { createYoga, useReadinessCheck, type Plugin } from 'graphql-yoga';
+import { GraphQLError } from 'graphql';
+import { createYoga, isAsyncIterable, useReadinessCheck, type Plugin } from 'graphql-yoga';
 import type { Config } from './config.js';
 import type { Context } from './context.js';
 import type { Logger } from './logger.js';
@@ -102,6 +104,32 @@ function useBodyLimit(maxBytes: number): Plugin {
   };
 }
 
+/**
+ * graphql-jit coerces variables itself and returns its failures as an execution result (HTTP 200). They are request
+ * errors (no data at all), which the GraphQL-over-HTTP spec answers with 400, as Yoga does without the JIT.
+ */
+function useRequestErrorStatus(): Plugin {
+  return {
+    onExecute() {
+      return {
+        onExecuteDone({ result, setResult }) {
+          if (isAsyncIterable(result) || result.data !== undefined || !result.errors?.length) return;
+          setResult({
+            ...result,
+            errors: result.errors.map(
+              (e) =>
+                new GraphQLError(e.message, {
+                  nodes: e.nodes,
+                  extensions: { ...e.extensions, code: 'BAD_USER_INPUT', http: { status: 400 } },
+                }),
+            ),
+          });
+        },
+      };
+    },
+  };
+}
+
 function useReplicaHeader(replicaId: string, state: AppState): Plugin {
   return {
     onResponse({ response }) {
@@ -152,6 +180,7 @@ export function createApp(config: Config, logger: Logger) {
       useBodyLimit(config.http.maxBodyBytes),
       useReadinessCheck({ endpoint: '/ready', check: () => state.model !== undefined && !state.draining }),
       useServingGate(state),
+      ...(config.http.graphqlJit ? [useGraphQlJit(), useRequestErrorStatus()] : []),
     ],
   });
 

@@ -12,8 +12,8 @@ export type { AuditSync };
 export interface AuditRecord {
   decision: Decision;
   idempotencyKey: string | null;
-  /** SHA-256 of the canonical validated input; tells a replay from a reused key */
-  inputHash: string;
+  /** with an idempotency key, SHA-256 of the canonical validated input: tells a replay from a reused key */
+  inputHash: string | null;
   /** the input as the API received it */
   input: unknown;
   /** the model's feature values for this application, in the model's feature order */
@@ -180,7 +180,8 @@ export class AuditStore {
   /** The decision already made under a key, with the hash of the input it was made for. */
   findByKey(key: string): { decision: Decision; inputHash: string } | undefined {
     const row = this.byKey.get(key);
-    return row && { decision: decisionFromRow(row), inputHash: row.input_hash };
+    // A row stored under a key always has its input hash.
+    return row && { decision: decisionFromRow(row), inputHash: row.input_hash! };
   }
 
   /** The full stored record, for audits and tests. */

@@ -10,7 +10,7 @@ CREATE TABLE IF NOT EXISTS decisions (
   id               TEXT PRIMARY KEY,
   application_ref  TEXT,
   idempotency_key  TEXT UNIQUE,
-  input_hash       TEXT NOT NULL,
+  input_hash       TEXT,
   input_json       TEXT NOT NULL,
   features_json    TEXT NOT NULL,
   probability      REAL NOT NULL,
@@ -33,7 +33,7 @@ export type RowValues = [
   id: string,
   applicationRef: string | null,
   idempotencyKey: string | null,
-  inputHash: string,
+  inputHash: string | null,
   inputJson: string,
   featuresJson: string,
   probability: number,
@@ -60,7 +60,7 @@ export const INSERT_SQL = `
 export interface DecisionRow {
   id: string;
   application_ref: string | null;
-  input_hash: string;
+  input_hash: string | null;
   probability: number;
   score: number;
   outcome: Decision['outcome'];

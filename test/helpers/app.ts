@@ -8,7 +8,9 @@ import { createApp } from '../../src/yoga.js';
 /** A fresh app on the real model, with its own audit database in a temporary folder. */
 export async function startTestApp(env: Record<string, string> = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'loan-api-test-'));
-  const config = parseConfig({ LOG_LEVEL: 'silent', DATA_DIR: dataDir, ...env });
+  // GRAPHQL_JIT=false npm test runs the whole API suite on plain graphql-js execution.
+  const jit = process.env.GRAPHQL_JIT ? { GRAPHQL_JIT: process.env.GRAPHQL_JIT } : {};
+  const config = parseConfig({ LOG_LEVEL: 'silent', DATA_DIR: dataDir, ...jit, ...env });
   const app = createApp(config, createLogger(config.logLevel));
   await app.loadModel();
   return { ...app, config };
