@@ -293,7 +293,7 @@ export function spawnReplica(opts: { root: string; entry: string; index: number;
   try {
     const child = spawn(process.execPath, [opts.entry], {
       cwd: opts.root,
-      env: { ...process.env, ...opts.env, PORT: String(opts.port), HOST: '127.0.0.1', REPLICA_ID: id },
+      env: { NODE_ENV: 'production', ...process.env, ...opts.env, PORT: String(opts.port), HOST: '127.0.0.1', REPLICA_ID: id },
       stdio: ['ignore', fd, fd],
       // own process group: a Ctrl-C in the terminal reaches only the supervisor, which stops replicas in order
       detached: true,
