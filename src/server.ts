@@ -25,6 +25,12 @@ const server = createServer(app.yoga);
 server.keepAliveTimeout = 65_000;
 server.headersTimeout = 66_000;
 
+server.on('error', (error: NodeJS.ErrnoException) => {
+  const hint = error.code === 'EADDRINUSE' ? `: port ${config.http.port} is in use (set PORT to another one)` : '';
+  logger.fatal({ err: error }, `cannot listen${hint}`);
+  process.exit(1);
+});
+
 server.listen(config.http.port, config.http.host, () => {
   logger.info({ port: config.http.port, host: config.http.host, replica: config.http.replicaId }, 'listening');
 });

@@ -1,7 +1,8 @@
+import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { applications } from './helpers/applications.js';
 import { SCORE_MANY } from './helpers/app.js';
-import { startServerProcess, type ServerProcess } from './helpers/process.js';
+import { freePort, startServerProcess, type ServerProcess } from './helpers/process.js';
 
 let server: ServerProcess | undefined;
 afterEach(() => {
@@ -22,6 +23,17 @@ describe('the server process', () => {
     await expect(startServerProcess({ BATCH_MAX_SIZE: '0', LOG_LEVEL: 'loud' }, 10_000)).rejects.toThrow(
       /BATCH_MAX_SIZE[\s\S]*LOG_LEVEL|LOG_LEVEL[\s\S]*BATCH_MAX_SIZE/,
     );
+  });
+
+  it('says so and exits when its port is taken', async () => {
+    const blocker = createServer();
+    const port = await freePort();
+    await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve));
+    try {
+      await expect(startServerProcess({ PORT: String(port) }, 15_000)).rejects.toThrow(new RegExp(`port ${port} is in use`));
+    } finally {
+      blocker.close();
+    }
   });
 
   it('on SIGTERM finishes in-flight requests, then exits 0', async () => {
