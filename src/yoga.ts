@@ -1,5 +1,4 @@
 import { useGraphQlJit } from '@envelop/graphql-jit';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { createYoga, isAsyncIterable, useReadinessCheck, type Plugin } from 'graphql-yoga';
 import type { Config } from './config.js';
@@ -168,7 +167,8 @@ export function createApp(config: Config, logger: Logger) {
     landingPage: false,
     logging: logger,
     batching: { limit: config.http.httpBatchLimit },
-    renderGraphiQL,
+    // GraphiQL's bundled assets hold ~80 MB once loaded: load them with the first page view, not with every replica.
+    renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     graphiql: config.http.graphiql
       ? {
           title: 'Loan decisioning API',
