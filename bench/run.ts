@@ -200,6 +200,68 @@ function apiEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 const dataDirs = new WeakMap<BenchProcess, string>();
+const unexpectedExits: Array<{ at: string; code: number | null; signal: string | null; logTail: string }> = [];
+
+function onUnexpectedExit(info: { code: number | null; signal: NodeJS.Signals | null }, logTail: string): void {
+  unexpectedExits.push({ at: new Date().toISOString(), code: info.code, signal: info.signal, logTail });
+  log(`  ! a server exited on its own: code ${info.code}, signal ${info.signal}${logTail.trim() ? `; its last output:\n${logTail}` : ' (no output)'}`);
+}
+
+/** A server under test is gone: the run is repeated on a restarted server, or the section aborted. */
+class ServerGone extends Error {}
+
+/** restarts allowed per section after servers under test exited on their own (or were stopped from outside) */
+const RESTARTS_PER_SECTION = 3;
+const restarts: Array<{ at: string; reason: string }> = [];
+
+/**
+ * Runs `attempt`; when a server under test turns out to be gone (ServerGone), `revive` brings the system back
+ * and the attempt is repeated, at most `budget.left` times (then the ServerGone propagates and aborts the section).
+ * A run cut short by a dead server is never recorded: only complete runs are.
+ */
+async function retrying<T>(budget: { left: number }, revive: () => Promise<void>, attempt: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof ServerGone) || budget.left <= 0) throw error;
+      budget.left--;
+      restarts.push({ at: new Date().toISOString(), reason: error.message });
+      log(`  ! ${error.message}: restarting it and repeating the run`);
+      await revive();
+    }
+  }
+}
+
+/** The servers of a section by configuration key; `revive` restarts (and re-verifies) the ones that have exited. */
+function fleet(configs: ServerConfig[], verifyShapes: Shape[]) {
+  const servers = new Map<string, BenchProcess>();
+  const budget = { left: RESTARTS_PER_SECTION };
+  const target = (c: ServerConfig): Target => {
+    const s = servers.get(c.key)!;
+    return { url: s.url, kind: c.kind, pids: [s.pid], metricsUrls: c.kind === 'api' ? [s.url] : [], gone: goneOf([s]) };
+  };
+  const startOne = async (c: ServerConfig) => {
+    servers.set(c.key, await startServer(c));
+    for (const shape of verifyShapes) await verify(target(c), shape);
+  };
+  const revive = async () => {
+    for (const c of configs) {
+      const old = servers.get(c.key);
+      if (old?.exitInfo()) {
+        await stopServer(old);
+        await startOne(c);
+      }
+    }
+  };
+  return {
+    start: async () => {
+      for (const c of configs) await startOne(c);
+    },
+    measure: (c: ServerConfig, shape: Shape) => retrying(budget, revive, () => measure(target(c), shape)),
+    stop: () => Promise.all([...servers.values()].map(stopServer)),
+  };
+}
 
 async function startServer(config: ServerConfig): Promise<BenchProcess> {
   const env = config.kind === 'api' ? apiEnv(config.env) : undefined;
@@ -210,8 +272,9 @@ async function startServer(config: ServerConfig): Promise<BenchProcess> {
           cwd: root,
           args: ['--import', 'tsx', 'bench/raw-endpoint.ts'],
           env: { ...process.env, INTRA_OP_THREADS: '1', ...config.env },
+          onUnexpectedExit,
         })
-      : await startProcess({ label: config.key, cwd: root, args: ['dist/src/server.js'], env: env! });
+      : await startProcess({ label: config.key, cwd: root, args: ['dist/src/server.js'], env: env!, onUnexpectedExit });
   if (env?.DATA_DIR) dataDirs.set(server, env.DATA_DIR);
   log(`started ${config.label}: pid ${server.pid}, ready in ${server.readyMs.toFixed(0)} ms`);
   return server;
@@ -242,7 +305,16 @@ interface Target {
   helperPids?: number[];
   /** replicas whose /metrics is scraped before and after the run */
   metricsUrls: string[];
+  /** why the system under test cannot be measured any more (a process exited), or undefined */
+  gone(): string | undefined;
 }
+
+const goneOf = (servers: BenchProcess[]) => () => {
+  const dead = servers.filter((s) => s.exitInfo());
+  return dead.length
+    ? dead.map((s) => `${s.label} (pid ${s.pid}) exited: code ${s.exitInfo()!.code}, signal ${s.exitInfo()!.signal}`).join('; ')
+    : undefined;
+};
 
 interface Measured extends LoadResult {
   /** largest VmRSS seen per sampled process during the run, MB */
@@ -286,6 +358,8 @@ async function measure(target: Target, shape: Shape): Promise<Measured> {
 }
 
 async function runOnce(target: Target, shape: Shape, how: { durationS?: number; amount?: number; maxS?: number }): Promise<Measured> {
+  const before0 = target.gone();
+  if (before0) throw new ServerGone(before0);
   const scrape = () => Promise.all(target.metricsUrls.map((u) => scrapeBatchSize(u)));
   const before = await scrape();
   const sampler = sampleRss(target.pids);
@@ -293,6 +367,8 @@ async function runOnce(target: Target, shape: Shape, how: { durationS?: number; 
   const result = await runLoad({ url: target.url, body: shape.body, items: shape.items, connections: shape.connections, ...how, check: checkFor(target.kind, shape) });
   const rss = sampler.stop();
   const { foreignCores } = cpu.stop();
+  const gone = target.gone();
+  if (gone) throw new ServerGone(`${gone} during a run of ${shape.key}`);
   const after = await scrape();
   let meanBatchSize: number | null = null;
   let batchMetric: string | undefined;
@@ -398,26 +474,21 @@ async function sectionBulk(): Promise<void> {
     { key: 'api-audit-off', label: 'API, AUDIT=off', kind: 'api', env: { AUDIT: 'off' } },
   ];
   const shapes = BULK_SIZES.map((n) => bulk(n, BULK_CONNECTIONS));
-  const servers = new Map<string, BenchProcess>();
+  const servers = fleet(configs, shapes);
   const series: Series = {};
   try {
-    for (const c of configs) servers.set(c.key, await startServer(c));
-    const target = (c: ServerConfig): Target => {
-      const s = servers.get(c.key)!;
-      return { url: s.url, kind: c.kind, pids: [s.pid], metricsUrls: c.kind === 'api' ? [s.url] : [] };
-    };
-    for (const c of configs) for (const shape of shapes) await verify(target(c), shape);
+    await servers.start();
     for (const shape of shapes) {
       for (let r = 0; r < RUNS; r++) {
         for (const c of rotate(configs, r)) {
-          const m = await measure(target(c), shape);
+          const m = await servers.measure(c, shape);
           record(series, c.key, shape.key, m);
           log(`  ${shape.key} ${c.key} run ${r + 1}: ${int(m.applicationsPerSecond)} apps/s, p99 ${ms(m.latency.p99)} ms, others ${m.foreignCores.toFixed(2)} cores`);
         }
       }
     }
   } finally {
-    await Promise.all([...servers.values()].map(stopServer));
+    await servers.stop();
   }
   json.bulk = { connections: BULK_CONNECTIONS, configs, series, failed: failures(series) };
 
@@ -466,28 +537,23 @@ async function sectionFrontend(): Promise<void> {
     { key: 'per-request', label: 'BATCH_SCOPE=request, window 1 ms (no cross-request batching)', kind: 'api', env: { BATCH_SCOPE: 'request', BATCH_WINDOW_MS: '1' } },
     { key: 'audit-off', label: 'window 1 ms, AUDIT=off', kind: 'api', env: { AUDIT: 'off', BATCH_WINDOW_MS: '1' } },
   ];
-  const servers = new Map<string, BenchProcess>();
+  const servers = fleet(configs, [single(1)]);
   const series: Series = {};
   try {
-    for (const c of configs) servers.set(c.key, await startServer(c));
-    const target = (c: ServerConfig): Target => {
-      const s = servers.get(c.key)!;
-      return { url: s.url, kind: 'api', pids: [s.pid], metricsUrls: [s.url] };
-    };
-    for (const c of configs) await verify(target(c), single(1));
+    await servers.start();
     for (const connections of FRONTEND_CONNECTIONS) {
       const shape = single(connections);
       const here = configs.filter((c) => c.key !== 'audit-off' || connections === 64);
       for (let r = 0; r < RUNS; r++) {
         for (const c of rotate(here, r)) {
-          const m = await measure(target(c), shape);
+          const m = await servers.measure(c, shape);
           record(series, c.key, shape.key, m);
           log(`  c${connections} ${c.key} run ${r + 1}: ${int(m.requestsPerSecond)} req/s, p99 ${ms(m.latency.p99)} ms, others ${m.foreignCores.toFixed(2)} cores`);
         }
       }
     }
   } finally {
-    await Promise.all([...servers.values()].map(stopServer));
+    await servers.stop();
   }
   const anyBatch = Object.values(series).some((s) => Object.values(s).some((runs) => runs.some((m) => m.meanBatchSize !== null)));
   noMetrics ||= !anyBatch;
@@ -537,9 +603,15 @@ async function sectionCluster(): Promise<void> {
   let cluster: Cluster | undefined;
   const series: Series = {};
   const shapes = [single(64), bulk(100, CLUSTER_BULK_CONNECTIONS)];
-  try {
-    const env = apiEnv({ DATA_DIR: dataDir });
-    delete env.REPLICA_ID;
+  const env = apiEnv({ DATA_DIR: dataDir });
+  delete env.REPLICA_ID;
+  const stopCluster = async () => {
+    if (!cluster) return;
+    await cluster.stop();
+    for (const p of [cluster.nginx, ...cluster.replicas]) unregisterPid(p.pid);
+    cluster = undefined;
+  };
+  const start = async () => {
     cluster = await startCluster({
       replicas: CLUSTER.replicas,
       basePort: CLUSTER.basePort,
@@ -550,26 +622,39 @@ async function sectionCluster(): Promise<void> {
       log: (l) => log(`  [cluster] ${l.replaceAll(runDir, '<temp run dir>')}`),
     });
     for (const p of [cluster.nginx, ...cluster.replicas]) registerPid(p.pid);
-    const target: Target = {
-      url: cluster.url,
+    for (const shape of shapes) await verify(target(), shape);
+  };
+  const target = (): Target => {
+    const c = cluster!;
+    return {
+      url: c.url,
       kind: 'api',
-      pids: cluster.replicas.map((r) => r.pid),
-      helperPids: [cluster.nginx.pid],
-      metricsUrls: cluster.replicas.map((r) => r.url),
+      pids: c.replicas.map((r) => r.pid),
+      helperPids: [c.nginx.pid],
+      metricsUrls: c.replicas.map((r) => r.url),
+      gone: () => {
+        const dead = [c.nginx, ...c.replicas].filter((p) => p.exit);
+        return dead.length ? dead.map((p) => `cluster pid ${p.pid} exited: code ${p.exit!.code}, signal ${p.exit!.signal}`).join('; ') : undefined;
+      },
     };
-    for (const shape of shapes) await verify(target, shape);
+  };
+  // a replica or nginx gone: the whole cluster is stopped and started again
+  const budget = { left: RESTARTS_PER_SECTION };
+  const revive = async () => {
+    await stopCluster();
+    await start();
+  };
+  try {
+    await start();
     for (let r = 0; r < RUNS; r++) {
       for (const shape of rotate(shapes, r)) {
-        const m = await measure(target, shape);
+        const m = await retrying(budget, revive, () => measure(target(), shape));
         record(series, 'cluster', shape.key, m);
         log(`  cluster ${shape.key} run ${r + 1}: ${int(m.requestsPerSecond)} req/s, ${int(m.applicationsPerSecond)} apps/s, p99 ${ms(m.latency.p99)} ms, others ${m.foreignCores.toFixed(2)} cores`);
       }
     }
   } finally {
-    if (cluster) {
-      await cluster.stop();
-      for (const p of [cluster.nginx, ...cluster.replicas]) unregisterPid(p.pid);
-    }
+    await stopCluster();
     removeTempDir(runDir);
     removeTempDir(dataDir);
   }
@@ -611,10 +696,14 @@ async function sectionMemory(): Promise<void> {
   log('section 5: memory and start-up');
   const starts = QUICK ? 1 : 3;
   const samples: Array<{ readyMs: number; idleMB: number; singleMaxMB: number; bulkMaxMB: number; single: Measured; bulk: Measured }> = [];
-  for (let i = 0; i < starts; i++) {
+  const budget = { left: RESTARTS_PER_SECTION };
+  // a start whose server dies from outside is done again from the spawn
+  for (let i = 0; i < starts; i++) await retrying(budget, async () => {}, () => oneStart(i));
+
+  async function oneStart(i: number): Promise<void> {
     const server = await startServer({ key: `memory-${i + 1}`, label: `API default config (start ${i + 1})`, kind: 'api' });
     try {
-      const target: Target = { url: server.url, kind: 'api', pids: [server.pid], metricsUrls: [] };
+      const target: Target = { url: server.url, kind: 'api', pids: [server.pid], metricsUrls: [], gone: goneOf([server]) };
       await new Promise((r) => setTimeout(r, QUICK ? 300 : 1_000));
       const idleMB = rssMB(server.pid) ?? NaN;
       // sampled over the warm-up run too: the peak can come with the first load
@@ -691,6 +780,11 @@ function header(env: ReturnType<typeof environment>, totalS: number, loadEnd: nu
     `- Node ${env.node}, onnxruntime-node ${env.onnxruntime}, autocannon ${env.autocannon}, nginx ${env.nginx}`,
     `- git commit ${env.gitCommit.slice(0, 12)} (${env.gitCommitSubject})${dirty}`,
     `- load average (1 min) ${env.loadAverageAtStart[0].toFixed(2)} at the start, ${loadEnd[0].toFixed(2)} at the end; other processes of the machine (not the servers, nginx or the bench) kept ${foreign.length ? `${median(foreign).toFixed(2)} cores busy (median over runs; max ${Math.max(...foreign).toFixed(2)})` : 'n/a'} of ${env.cores} during the timed runs; the load generator (autocannon) runs on the same cores as the servers`,
+    ...(restarts.length
+      ? [
+          `- **${restarts.length} time(s) a server under test exited without the bench asking** (${[...new Set(unexpectedExits.map((e) => `exit code ${e.code}, signal ${e.signal}`))].join('; ')}; code 0 is the servers' own SIGTERM/SIGINT shutdown, i.e. a signal from outside the bench); it was restarted and the run it cut short repeated, so every recorded run is complete`,
+        ]
+      : []),
     `- ${RUNS} run(s) of about ${DURATION_S} s per point (each a fixed number of requests, a whole number of rounds per connection, sized from the previous run), after an unrecorded ${WARMUP_S} s warm-up run per load shape and server; configurations interleaved; ${totalS.toFixed(0)} s in all; sections: ${opts.only.join(', ')}`,
     '',
     'For scale: a FastAPI + scikit-learn reproduction of the original design, on a 2-core machine with three replicas behind nginx,',
@@ -725,7 +819,22 @@ async function main(): Promise<void> {
     cluster: sectionCluster,
     memory: sectionMemory,
   };
-  for (const s of SECTIONS) if (opts.only.includes(s)) await run[s]();
+  const aborted: Array<{ section: Section; error: string }> = [];
+  for (const s of SECTIONS) {
+    if (!opts.only.includes(s)) continue;
+    try {
+      await run[s]();
+    } catch (error) {
+      if (!(error instanceof ServerGone)) throw error;
+      // the other sections can still run; this one reports nothing rather than numbers from a dead server
+      aborted.push({ section: s, error: error.message });
+      log(`section ${s} ABORTED: ${error.message}`);
+      summary.push(`### Section "${s}": aborted`, '', `A server under test exited on its own: ${error.message}. No numbers from this section.`, '');
+    }
+  }
+  json.aborted = aborted;
+  json.restarts = restarts;
+  json.unexpectedExits = unexpectedExits;
   auditTarget();
 
   const totalS = (performance.now() - t0) / 1000;
@@ -761,7 +870,9 @@ async function main(): Promise<void> {
 
   console.log(`\n${markdown}`);
   console.log(`raw results: ${out}`);
-  if (opts.md && !QUICK && partial === '') {
+  if (opts.md && aborted.length > 0) {
+    console.log('BENCHMARKS.md left alone: a section was aborted');
+  } else if (opts.md && !QUICK && partial === '') {
     await updateBenchmarksMd(markdown);
     console.log('BENCHMARKS.md updated');
   } else if (opts.md) {

@@ -96,6 +96,8 @@ export interface BenchProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** the last lines of its output */
   logTail(): string;
+  /** how it exited, once it has; `unexpected` when stop() was not called first */
+  exitInfo(): { code: number | null; signal: NodeJS.Signals | null; unexpected: boolean } | undefined;
   /** SIGTERM, SIGKILL after `graceMs`; resolves once it has exited. Idempotent. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -111,6 +113,8 @@ export interface StartOptions {
   readyTimeoutMs?: number;
   /** folder for its log file (a temp folder when not given) */
   logDir?: string;
+  /** called when it exits without stop() having been called (crashed, or killed by someone else) */
+  onUnexpectedExit?: (info: { code: number | null; signal: NodeJS.Signals | null }, logTail: string) => void;
 }
 
 export async function startProcess(options: StartOptions): Promise<BenchProcess> {
@@ -132,22 +136,23 @@ export async function startProcess(options: StartOptions): Promise<BenchProcess>
   const pid = child.pid;
   if (pid === undefined) throw new Error(`${options.label}: spawn failed`);
   live.add(pid);
-  let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  let exitInfo: { code: number | null; signal: NodeJS.Signals | null; unexpected: boolean } | undefined;
+  let stopping: Promise<void> | undefined;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => {
-      exitInfo = { code, signal };
+      exitInfo = { code, signal, unexpected: stopping === undefined };
       live.delete(pid);
+      if (exitInfo.unexpected) options.onUnexpectedExit?.(exitInfo, logTail());
       resolve(exitInfo);
     }),
   );
-  const logTail = () => {
+  function logTail() {
     try {
       return readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n');
     } catch {
       return '';
     }
-  };
-  let stopping: Promise<void> | undefined;
+  }
   const stop = (graceMs = 10_000) =>
     (stopping ??= (async () => {
       if (exitInfo) return;
@@ -177,7 +182,7 @@ export async function startProcess(options: StartOptions): Promise<BenchProcess>
     await sleep(10);
   }
   const readyMs = performance.now() - started;
-  return { label: options.label, pid, url, readyMs, exited, logTail, stop };
+  return { label: options.label, pid, url, readyMs, exited, logTail, exitInfo: () => exitInfo, stop };
 }
 
 /** pid and its descendants (Linux /proc/<pid>/task/<tid>/children), e.g. nginx's workers */
@@ -200,19 +205,19 @@ interface CpuSnapshot {
   /** jiffies the whole machine spent busy / in all */
   busy: number;
   total: number;
-  /** jiffies spent by the processes under test and the bench itself */
-  ours: number;
+  /** jiffies spent so far by each of the processes under test and the bench itself */
+  ours: Map<number, number>;
 }
 
 function cpuSnapshot(pids: number[]): CpuSnapshot {
   const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
   const [user, nice, system, idle, iowait, irq, softirq, steal] = fields;
-  let ours = 0;
+  const ours = new Map<number, number>();
   for (const pid of new Set([process.pid, ...pids])) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ours += Number(rest[11]) + Number(rest[12]); // utime, stime
+      ours.set(pid, Number(rest[11]) + Number(rest[12])); // utime, stime
     } catch {
       // gone
     }
@@ -232,7 +237,10 @@ export function watchForeignCpu(pids: number[]): { stop(): { foreignCores: numbe
       const b = cpuSnapshot(pids);
       const total = b.total - a.total || 1;
       const busy = b.busy - a.busy;
-      const foreign = Math.max(0, busy - (b.ours - a.ours));
+      // a process that exited in between is left out (its last jiffies are unknown)
+      let oursDelta = 0;
+      for (const [pid, jiffies] of b.ours) if (a.ours.has(pid)) oursDelta += jiffies - a.ours.get(pid)!;
+      const foreign = Math.min(busy, Math.max(0, busy - oursDelta));
       return { foreignCores: (foreign / total) * cores, busyCores: (busy / total) * cores };
     },
   };
