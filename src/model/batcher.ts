@@ -7,6 +7,38 @@ export interface BatcherOptions {
   maxBatchSize: number;
   /** how long the first load of a batch waits for others; 0 = the next turn of the event loop (setImmediate). @default 1 */
   windowMs: number;
+  /**
+   * the most applications queued or being scored at once; a `load` beyond it rejects at once with
+   * `ServiceOverloadedError` instead of waiting. @default Infinity
+   */
+  maxPending?: number;
+  /** called after every batch (plain callback, so metrics stay outside the model layer) */
+  onBatch?: (batch: BatchReport) => void;
+}
+
+/** What `onBatch` is told about one finished batch. */
+export interface BatchReport {
+  /** applications in the batch */
+  size: number;
+  /** how long its oldest application waited between `load` and the start of the run, ms */
+  queueWaitMs: number;
+  /** `model.score` duration (encoding, the one `session.run`, decoding), ms */
+  inferenceMs: number;
+  /** `name-version` of the model that scored it, or undefined when no model could be had */
+  modelVersion: string | undefined;
+  /** applications of the batch that got an error instead of a score */
+  failed: number;
+}
+
+/**
+ * A `load` refused because `maxPending` applications are already queued or being scored: the caller should fail
+ * fast (the API answers 503 SERVICE_OVERLOADED) rather than queue behind them.
+ */
+export class ServiceOverloadedError extends Error {
+  override name = 'ServiceOverloadedError';
+  constructor(readonly maxPending: number) {
+    super(`The scoring queue is full (${maxPending} applications queued or being scored); retry shortly`);
+  }
 }
 
 export const DEFAULT_BATCHER_OPTIONS: Readonly<BatcherOptions> = Object.freeze({ maxBatchSize: 1024, windowMs: 1 });
@@ -29,17 +61,56 @@ export interface ScoringBatcher {
   loader: DataLoader<LoanApplication, ScoredApplication>;
   /** mutated in place as batches run; read it, don't write it */
   stats: Readonly<BatchStats>;
+  /** applications loaded and not yet settled (queued or being scored) */
+  pending(): number;
 }
 
-function checkOptions(options: Partial<BatcherOptions>): BatcherOptions {
-  const { maxBatchSize, windowMs } = { ...DEFAULT_BATCHER_OPTIONS, ...options };
+function checkOptions(options: Partial<BatcherOptions>): Required<Omit<BatcherOptions, 'onBatch'>> {
+  const { maxBatchSize, windowMs, maxPending = Infinity } = { ...DEFAULT_BATCHER_OPTIONS, ...options };
   if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) {
     throw new RangeError(`maxBatchSize must be a positive integer, got ${maxBatchSize}`);
   }
   if (!Number.isFinite(windowMs) || windowMs < 0) {
     throw new RangeError(`windowMs must be a finite number ≥ 0, got ${windowMs}`);
   }
-  return { maxBatchSize, windowMs };
+  if (maxPending !== Infinity && (!Number.isInteger(maxPending) || maxPending < 1)) {
+    throw new RangeError(`maxPending must be a positive integer or Infinity, got ${maxPending}`);
+  }
+  return { maxBatchSize, windowMs, maxPending };
+}
+
+/** A DataLoader that admits at most `maxPending` unsettled loads; the rest reject at once. */
+class BoundedLoader extends DataLoader<LoanApplication, ScoredApplication> {
+  #pending = 0;
+  readonly #maxPending: number;
+  readonly #enqueuedAt: WeakMap<LoanApplication, number>;
+
+  constructor(
+    batchLoad: DataLoader.BatchLoadFn<LoanApplication, ScoredApplication>,
+    options: DataLoader.Options<LoanApplication, ScoredApplication>,
+    maxPending: number,
+    enqueuedAt: WeakMap<LoanApplication, number>,
+  ) {
+    super(batchLoad, options);
+    this.#maxPending = maxPending;
+    this.#enqueuedAt = enqueuedAt;
+  }
+
+  get pending(): number {
+    return this.#pending;
+  }
+
+  override load(key: LoanApplication): Promise<ScoredApplication> {
+    if (this.#pending >= this.#maxPending) return Promise.reject(new ServiceOverloadedError(this.#maxPending));
+    this.#pending++;
+    this.#enqueuedAt.set(key, performance.now());
+    const settle = () => {
+      this.#pending--;
+    };
+    const result = super.load(key);
+    result.then(settle, settle);
+    return result;
+  }
 }
 
 /**
@@ -56,28 +127,61 @@ function checkOptions(options: Partial<BatcherOptions>): BatcherOptions {
  * (non-finite encoding, NaN probability) gets its own `ScoringError` while the others get results; if the run as a
  * whole fails (or `getModel()` throws), every key gets that error.
  *
- * Returns `{ loader, stats }`; `stats` is a live counter object for metrics (mean batch size = applications / batches).
+ * With `maxPending`, at most that many applications are queued or being scored at once: a further `load` rejects at
+ * once with `ServiceOverloadedError` (fail fast rather than pile up latency). `onBatch` is told the size, queue
+ * wait, inference time and model version of every batch.
+ *
+ * Returns `{ loader, stats, pending }`; `stats` is a live counter object for metrics (mean batch size =
+ * applications / batches), `pending()` the applications queued or being scored now.
  */
 export function createScoringBatcher(
   getModel: () => ScoringModel,
   options: Partial<BatcherOptions> = DEFAULT_BATCHER_OPTIONS,
 ): ScoringBatcher {
-  const { maxBatchSize, windowMs } = checkOptions(options);
+  const { maxBatchSize, windowMs, maxPending } = checkOptions(options);
+  const { onBatch } = options;
   const stats: BatchStats = { batches: 0, applications: 0, failedApplications: 0, lastBatchSize: 0, largestBatchSize: 0 };
+  const enqueuedAt = new WeakMap<LoanApplication, number>();
+
+  const report = (keys: readonly LoanApplication[], started: number, model: ScoringModel | undefined, failed: number) => {
+    if (!onBatch) return;
+    let oldest = started;
+    for (const key of keys) oldest = Math.min(oldest, enqueuedAt.get(key) ?? started);
+    try {
+      onBatch({
+        size: keys.length,
+        queueWaitMs: started - oldest,
+        inferenceMs: performance.now() - started,
+        modelVersion: model && `${model.manifest.name}-${model.manifest.version}`,
+        failed,
+      });
+    } catch {
+      // a metrics callback must never fail a batch
+    }
+  };
 
   const batchLoad = async (keys: readonly LoanApplication[]): Promise<Array<ScoredApplication | Error>> => {
     stats.batches++;
     stats.applications += keys.length;
     stats.lastBatchSize = keys.length;
     if (keys.length > stats.largestBatchSize) stats.largestBatchSize = keys.length;
+    const started = performance.now();
+    let model: ScoringModel | undefined;
     try {
-      return await getModel().score(keys);
+      model = getModel();
+      const results = await model.score(keys);
+      report(keys, started, model, 0);
+      return results;
     } catch (error) {
       if (error instanceof PartialScoringError && error.results.length === keys.length) {
-        for (const r of error.results) if (r instanceof Error) stats.failedApplications++;
+        let failed = 0;
+        for (const r of error.results) if (r instanceof Error) failed++;
+        stats.failedApplications += failed;
+        report(keys, started, model, failed);
         return [...error.results];
       }
       stats.failedApplications += keys.length;
+      report(keys, started, model, keys.length);
       const failure = error instanceof Error ? error : new Error(String(error));
       return keys.map(() => failure);
     }
@@ -86,12 +190,8 @@ export function createScoringBatcher(
   const batchScheduleFn =
     windowMs > 0 ? (callback: () => void) => void setTimeout(callback, windowMs) : (callback: () => void) => void setImmediate(callback);
 
-  const loader = new DataLoader<LoanApplication, ScoredApplication>(batchLoad, {
-    cache: false,
-    maxBatchSize,
-    batchScheduleFn,
-  });
-  return { loader, stats };
+  const loader = new BoundedLoader(batchLoad, { cache: false, maxBatchSize, batchScheduleFn }, maxPending, enqueuedAt);
+  return { loader, stats, pending: () => loader.pending };
 }
 
 /** `createScoringBatcher(getModel, options).loader`, for callers that don't need the counters. */
