@@ -10,6 +10,42 @@ const bool = z
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** `id1:sha256hex,id2:sha256hex` → [{ id, sha256 }]; ids unique, hashes lower-case hex SHA-256 of the key. */
+const apiKeys = z
+  .string()
+  .transform((value, ctx) => {
+    const keys: { id: string; sha256: string }[] = [];
+    for (const entry of value.split(',').map((e) => e.trim()).filter(Boolean)) {
+      const [id, hash, ...rest] = entry.split(':');
+      if (rest.length > 0 || !id || !/^[A-Za-z0-9._-]{1,64}$/.test(id) || !hash || !SHA256_HEX.test(hash.toLowerCase())) {
+        ctx.addIssue({ code: 'custom', message: `"${entry.slice(0, 80)}" is not id:sha256hex (id of [A-Za-z0-9._-], 64 hex digits)` });
+        continue;
+      }
+      if (keys.some((k) => k.id === id)) ctx.addIssue({ code: 'custom', message: `key id "${id}" is listed twice` });
+      keys.push({ id, sha256: hash.toLowerCase() });
+    }
+    return keys;
+  });
+
+/** `https://a.example,http://localhost:5173` → origins, each scheme://host[:port] with no path. */
+const origins = z.string().transform((value, ctx) => {
+  const list = value.split(',').map((o) => o.trim()).filter(Boolean);
+  for (const origin of list) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin) {
+      ctx.addIssue({ code: 'custom', message: `"${origin.slice(0, 80)}" is not an origin like https://app.example.com` });
+    }
+  }
+  return list;
+});
+
 const envSchema = z
   .object({
     PORT: int(0, 65535).default(8000),
@@ -36,11 +72,29 @@ const envSchema = z
     GRAPHIQL: bool.default(true),
     GRAPHQL_JIT: bool.default(true),
     REPLICA_ID: z.string().min(1).optional(),
+    MODEL_DIR_FILE: z.string().min(1).optional(),
+    REQUEST_TIMEOUT_MS: int(100, 600_000).default(10_000),
+    BATCH_MAX_PENDING: int(1, 10_000_000).default(10_000),
+    QUERY_MAX_DEPTH: int(1, 100).default(6),
+    QUERY_MAX_ALIASES: int(0, 1000).default(5),
+    QUERY_MAX_TOKENS: int(10, 1_000_000).default(1000),
+    QUERY_MAX_COST: int(1, 10_000_000).default(500),
+    QUERY_MAX_DIRECTIVES: int(0, 1000).default(10),
+    API_KEYS: apiKeys.optional(),
+    REQUIRE_KEY_FOR_QUERIES: bool.default(false),
+    REQUIRE_KEY_FOR_GRAPHIQL: bool.default(false),
+    ADMIN_KEY_SHA256: z.string().toLowerCase().regex(SHA256_HEX, 'must be 64 hex digits (the SHA-256 of the admin key)').optional(),
+    CORS_ORIGINS: origins.optional(),
+    INTROSPECTION: bool.default(true),
   })
   .refine(
     (e) => e.APPROVE_THRESHOLD === undefined || e.DECLINE_THRESHOLD === undefined || e.APPROVE_THRESHOLD <= e.DECLINE_THRESHOLD,
     { message: 'APPROVE_THRESHOLD must not exceed DECLINE_THRESHOLD', path: ['APPROVE_THRESHOLD'] },
-  );
+  )
+  .refine((e) => e.BATCH_MAX_PENDING >= e.BULK_MAX_ITEMS, {
+    message: 'BATCH_MAX_PENDING must be at least BULK_MAX_ITEMS, or a full scoreApplications could never be admitted',
+    path: ['BATCH_MAX_PENDING'],
+  });
 
 export type Env = z.input<typeof envSchema>;
 
@@ -71,9 +125,41 @@ function toConfig(env: z.output<typeof envSchema>) {
       /** execute through graphql-jit's compiled queries (the whole API suite runs under it) */
       graphqlJit: env.GRAPHQL_JIT,
       replicaId: env.REPLICA_ID ?? `${os.hostname()}:${process.pid}`,
+      /** how long one GraphQL operation may take before it is answered REQUEST_TIMEOUT (504) */
+      requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
+      /** frontend origins allowed by CORS; empty = no CORS headers (browsers refuse cross-origin reads) */
+      corsOrigins: env.CORS_ORIGINS ?? [],
+      /** serve schema introspection (off in production hides the schema; GraphiQL needs it) */
+      introspection: env.INTROSPECTION,
+    },
+    /** partner and admin keys; only SHA-256 hashes are kept */
+    auth: {
+      /** partner keys as { id, sha256 }; when any is configured, mutations need a valid `x-api-key` */
+      apiKeys: env.API_KEYS ?? [],
+      /** with keys configured, queries (modelInfo, introspection) need a valid key too */
+      requireKeyForQueries: env.REQUIRE_KEY_FOR_QUERIES,
+      /** with keys configured, the GraphiQL page needs a valid key too */
+      requireKeyForGraphiql: env.REQUIRE_KEY_FOR_GRAPHIQL,
+      /** SHA-256 (hex) of the admin key sent as `x-admin-key` for reloadModel; unset = reloadModel always refused */
+      adminKeySha256: env.ADMIN_KEY_SHA256,
+    },
+    /** per-operation limits enforced by graphql-armor before execution */
+    query: {
+      /** deepest selection nesting (introspection excepted: graphql-js limits its nesting itself) */
+      maxDepth: env.QUERY_MAX_DEPTH,
+      /** aliases in one operation */
+      maxAliases: env.QUERY_MAX_ALIASES,
+      /** lexical tokens in one document (variables not counted) */
+      maxTokens: env.QUERY_MAX_TOKENS,
+      /** graphql-armor's cost estimate of one operation */
+      maxCost: env.QUERY_MAX_COST,
+      /** directives in one operation */
+      maxDirectives: env.QUERY_MAX_DIRECTIVES,
     },
     model: {
       dir: fromRoot(env.MODEL_DIR),
+      /** a file holding a model directory; when set, start-up and SIGHUP load the directory it names */
+      dirFile: env.MODEL_DIR_FILE === undefined ? undefined : fromRoot(env.MODEL_DIR_FILE),
       intraOpNumThreads: env.INTRA_OP_THREADS,
       /** overrides of the manifest's thresholds */
       thresholds: { approve: env.APPROVE_THRESHOLD, decline: env.DECLINE_THRESHOLD },
@@ -84,7 +170,11 @@ function toConfig(env: z.output<typeof envSchema>) {
       /** process: one batcher for every request (production); request: one per request (the benchmark's baseline) */
       scope: env.BATCH_SCOPE,
     },
-    limits: { bulkMaxItems: env.BULK_MAX_ITEMS },
+    limits: {
+      bulkMaxItems: env.BULK_MAX_ITEMS,
+      /** applications queued or being scored at most; beyond, requests fail fast with SERVICE_OVERLOADED (503) */
+      batchMaxPending: env.BATCH_MAX_PENDING,
+    },
     dataDir: fromRoot(env.DATA_DIR),
     audit: {
       /** off only for benchmarks: without the audit trail there is no decision(id) and no idempotency */

@@ -1,0 +1,172 @@
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import type { GraphQLArmorRejectCallback } from '@escape.tech/graphql-armor-types';
+import { GraphQLError, type ExecutionResult } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import type { Config } from '../config.js';
+import { ServiceOverloadedError } from '../model/batcher.js';
+import { findCause, httpError, jsonErrorResponse } from './errors.js';
+import { noteErrorCode, requestRecord } from './request-log.js';
+
+/** The code of every operation refused by a graphql-armor limit; `extensions.limit` says which. */
+export const QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX';
+
+type ArmorLimit = 'depth' | 'aliases' | 'tokens' | 'cost' | 'directives';
+
+/**
+ * graphql-armor's limits, each rejection a GraphQL error with HTTP 400 and `extensions.code` QUERY_TOO_COMPLEX
+ * (armor's defaults answer 200 with `data: null` under Yoga, or a bare GRAPHQL_PARSE_FAILED). Validation-time limits
+ * report into the validation context (so every broken limit is listed); the token limit, checked while parsing, throws.
+ * Field suggestions ("Did you mean …") are masked when introspection is off.
+ */
+export function useQueryLimits(query: Config['query'], introspection: boolean): Plugin {
+  const reject =
+    (limit: ArmorLimit): GraphQLArmorRejectCallback =>
+    (context, error) => {
+      const refusal = httpError(400, QUERY_TOO_COMPLEX, error.message.replace(/^Syntax Error: /, ''), { extensions: { limit } });
+      if (context) context.reportError(refusal);
+      else throw refusal;
+    };
+  const common = (limit: ArmorLimit) => ({ exposeLimits: true, propagateOnRejection: false, onReject: [reject(limit)] });
+  return EnvelopArmorPlugin({
+    maxDepth: { n: query.maxDepth, ignoreIntrospection: true, flattenFragments: true, ...common('depth') },
+    maxAliases: { n: query.maxAliases, ...common('aliases') },
+    maxTokens: { n: query.maxTokens, ...common('tokens') },
+    costLimit: { maxCost: query.maxCost, ignoreIntrospection: true, flattenFragments: true, ...common('cost') },
+    maxDirectives: { n: query.maxDirectives, ...common('directives') },
+    blockFieldSuggestion: { enabled: !introspection },
+  }) as Plugin;
+}
+
+/** Content types an operation may be POSTed as: all need a CORS preflight, so no HTML form can send them. */
+const OPERATION_CONTENT_TYPES = ['application/json', 'application/graphql+json', 'application/graphql-response+json'];
+
+/**
+ * CSRF protection: a POSTed operation must be JSON. The "simple" content types a cross-site HTML form or a
+ * no-preflight `fetch` can send (form-urlencoded, multipart, text/plain) are refused with 415 UNSUPPORTED_MEDIA_TYPE
+ * before anything is parsed, and Yoga itself refuses a mutation over GET (405). A GET may still run a query.
+ */
+export function useJsonOnlyOperations(): Plugin {
+  return {
+    onRequestParse({ request }) {
+      if (request.method !== 'POST') return;
+      const type = (request.headers.get('content-type') ?? '').split(';')[0].trim().toLowerCase();
+      if (!OPERATION_CONTENT_TYPES.includes(type)) {
+        throw httpError(
+          415,
+          'UNSUPPORTED_MEDIA_TYPE',
+          `Operations must be POSTed as application/json${type ? `, not ${type}` : ' (no content-type was sent)'}`,
+          { headers: { accept: 'application/json' } },
+        );
+      }
+    },
+  };
+}
+
+function tooLarge(maxBytes: number, got?: number): GraphQLError {
+  return httpError(
+    413,
+    'PAYLOAD_TOO_LARGE',
+    got === undefined ? `The request body exceeds ${maxBytes} bytes` : `The request body is ${got} bytes; at most ${maxBytes} are accepted`,
+    // the rest of an oversized upload is not worth reading: close the connection after answering
+    { headers: { connection: 'close' } },
+  );
+}
+
+/**
+ * Refuses a request body over `maxBytes`: a declared `content-length` before anything is read, and a body without
+ * one (chunked) by counting bytes as the parser reads them, stopping at the limit (413 PAYLOAD_TOO_LARGE either way).
+ */
+export function useBodyLimit(maxBytes: number): Plugin {
+  return {
+    onRequest({ request, endResponse }) {
+      const length = Number(request.headers.get('content-length') ?? 0);
+      if (length > maxBytes) {
+        noteErrorCode(request, 'PAYLOAD_TOO_LARGE');
+        endResponse(jsonErrorResponse(413, 'PAYLOAD_TOO_LARGE', tooLarge(maxBytes, length).message, { connection: 'close' }));
+      }
+    },
+    onRequestParse({ request, requestParser, setRequestParser }) {
+      if (!requestParser || !request.body || request.headers.has('content-length')) return;
+      setRequestParser(async (req) => {
+        const reader = req.body!.getReader();
+        const chunks: Uint8Array[] = [];
+        let total = 0;
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          total += value.byteLength;
+          if (total > maxBytes) {
+            await reader.cancel().catch(() => undefined);
+            throw tooLarge(maxBytes);
+          }
+          chunks.push(value);
+        }
+        const body = Buffer.concat(chunks, total);
+        const headers = new Headers(req.headers);
+        headers.set('content-length', String(total));
+        return requestParser(new Request(req.url, { method: req.method, headers, body }));
+      });
+    },
+  };
+}
+
+/**
+ * The per-request deadline: an operation still running `timeoutMs` after its HTTP request arrived is answered with
+ * REQUEST_TIMEOUT (504). The work already handed to the batcher still finishes (and is counted), it is just not
+ * waited for.
+ */
+export function useRequestDeadline(timeoutMs: number): Plugin {
+  return {
+    onExecute({ args, executeFn, setExecuteFn }) {
+      const request = (args.contextValue as { request?: Request }).request;
+      const startedAt = (request && requestRecord(request)?.startedAt) ?? performance.now();
+      setExecuteFn((executeArgs) => {
+        const result = executeFn(executeArgs);
+        if (!(result instanceof Promise)) return result;
+        const remaining = Math.max(0, startedAt + timeoutMs - performance.now());
+        let timer: NodeJS.Timeout | undefined;
+        const deadline = new Promise<ExecutionResult>((resolve) => {
+          timer = setTimeout(
+            () =>
+              resolve({
+                errors: [
+                  httpError(504, 'REQUEST_TIMEOUT', `The request did not finish within ${timeoutMs} ms; retry later`, {
+                    extensions: { timeoutMs },
+                  }),
+                ],
+              }),
+            remaining,
+          );
+        });
+        return Promise.race([result, deadline]).finally(() => clearTimeout(timer));
+      });
+    },
+  };
+}
+
+/**
+ * Turns the model layer's typed ServiceOverloadedError into SERVICE_OVERLOADED (503, `retry-after: 1`) before Yoga's
+ * error masking would hide it as "Unexpected error." (and log every refusal of an overload as an error).
+ */
+export function useOverloadErrors(): Plugin {
+  const mapError = (error: GraphQLError): GraphQLError => {
+    const overload = findCause(error, ServiceOverloadedError);
+    if (!overload) return error;
+    const mapped = httpError(503, 'SERVICE_OVERLOADED', overload.message, {
+      headers: { 'retry-after': '1' },
+      extensions: { maxPending: overload.maxPending },
+    });
+    return new GraphQLError(mapped.message, { nodes: error.nodes, path: error.path, extensions: mapped.extensions });
+  };
+  return {
+    onExecute() {
+      return {
+        onExecuteDone({ result, setResult }) {
+          if (!('errors' in result) || !result.errors?.length) return;
+          if (!result.errors.some((e) => findCause(e, ServiceOverloadedError))) return;
+          setResult({ ...result, errors: result.errors.map(mapError) });
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,224 @@
+import { usePrometheus, createCounter, createHistogram } from '@graphql-yoga/plugin-prometheus';
+import { isObjectType, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RequestRecord } from './http/request-log.js';
+import type { BatchReport } from './model/batcher.js';
+import type { ScoringModel } from './model/scoring-model.js';
+
+/** Paths worth a label of their own; anything else is counted as "other" (bounded label values). */
+const KNOWN_PATHS = new Set(['/graphql', '/health', '/ready', '/metrics']);
+
+const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export const versionOf = (model: ScoringModel): string => `${model.manifest.name}-${model.manifest.version}`;
+
+/**
+ * The service's Prometheus metrics, in a registry of its own (one per app), served on `/metrics` by
+ * `@graphql-yoga/plugin-prometheus`. Label values are bounded: no operation names, URLs or client-chosen strings.
+ */
+export function createMetrics(options: { queueDepth: () => number }) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const httpRequests = new Counter({
+    name: 'loan_api_http_requests_total',
+    help: 'HTTP requests answered, by method, path and status (refused ones included)',
+    labelNames: ['method', 'path', 'status'] as const,
+    registers: [registry],
+  });
+  const httpDuration = new Histogram({
+    name: 'loan_api_http_request_duration_seconds',
+    help: 'Time from a request arriving to its response leaving, by method, path and status',
+    labelNames: ['method', 'path', 'status'] as const,
+    buckets: SECONDS,
+    registers: [registry],
+  });
+  const errors = new Counter({
+    name: 'loan_api_graphql_errors_total',
+    help: 'GraphQL errors answered, by extensions.code (request errors and field errors)',
+    labelNames: ['code'] as const,
+    registers: [registry],
+  });
+  const batchSize = new Histogram({
+    name: 'loan_api_batch_size',
+    help: 'Applications per model run',
+    labelNames: ['model_version'] as const,
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096],
+    registers: [registry],
+  });
+  const queueWait = new Histogram({
+    name: 'loan_api_queue_wait_seconds',
+    help: "Time a batch's oldest application waited between being queued and its model run starting",
+    labelNames: ['model_version'] as const,
+    buckets: SECONDS,
+    registers: [registry],
+  });
+  const inference = new Histogram({
+    name: 'loan_api_inference_seconds',
+    help: 'Duration of one model run (encoding, session.run with explanation rows, decoding)',
+    labelNames: ['model_version'] as const,
+    buckets: SECONDS,
+    registers: [registry],
+  });
+  const failedApplications = new Counter({
+    name: 'loan_api_scoring_failures_total',
+    help: 'Applications that got an error instead of a score from the model run',
+    labelNames: ['model_version'] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'loan_api_queue_depth',
+    help: 'Applications queued for or in a model run now (BATCH_MAX_PENDING caps it)',
+    registers: [registry],
+    collect() {
+      this.set(options.queueDepth());
+    },
+  });
+  const decisions = new Counter({
+    name: 'loan_api_decisions_total',
+    help: 'Decisions made, by outcome and the model version that scored them',
+    labelNames: ['outcome', 'model_version'] as const,
+    registers: [registry],
+  });
+  const modelInfo = new Gauge({
+    name: 'loan_api_model_info',
+    help: 'The model serving decisions (value 1), by version and ONNX sha256',
+    labelNames: ['model_version', 'sha256'] as const,
+    registers: [registry],
+  });
+  const reloads = new Counter({
+    name: 'loan_api_model_reloads_total',
+    help: 'Hot model reloads, by result (swapped or refused)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+
+  const operationType = (params: { operationType?: string }) => ({ operationType: params.operationType ?? 'unknown' });
+  const prometheus = usePrometheus({
+    registry,
+    endpoint: '/metrics',
+    skipIntrospection: true,
+    metrics: {
+      graphql_envelop_request: createCounter({
+        registry,
+        counter: { name: 'graphql_envelop_request', help: 'GraphQL operations executed, by type', labelNames: ['operationType'] },
+        fillLabelsFn: operationType,
+      }),
+      graphql_envelop_request_duration: createHistogram({
+        registry,
+        histogram: {
+          name: 'graphql_envelop_request_duration',
+          help: 'GraphQL operation time (parse to result), by type',
+          labelNames: ['operationType'],
+          buckets: SECONDS,
+        },
+        fillLabelsFn: operationType,
+      }),
+      graphql_envelop_error_result: createCounter({
+        registry,
+        counter: { name: 'graphql_envelop_error_result', help: 'Operations that failed, by phase', labelNames: ['phase'] },
+        fillLabelsFn: (params) => ({ phase: (params as { errorPhase?: string }).errorPhase ?? 'unknown' }),
+      }),
+      // the plugin's own HTTP histogram labels the full URL (a GET's query string can carry variables): replaced
+      // by loan_api_http_request_duration_seconds
+      graphql_yoga_http_duration: false,
+      graphql_envelop_request_time_summary: false,
+      graphql_envelop_phase_parse: false,
+      graphql_envelop_phase_validate: false,
+      graphql_envelop_phase_context: false,
+      graphql_envelop_phase_execute: false,
+      graphql_envelop_phase_subscribe: false,
+      graphql_envelop_deprecated_field: false,
+      graphql_envelop_schema_change: false,
+      graphql_envelop_execute_resolver: false,
+    },
+  });
+
+  return {
+    registry,
+    plugins: [prometheus, useDecisionMetrics()] as Plugin[],
+    /** feeds one finished HTTP request */
+    requestFinished(record: RequestRecord, request: Request, status: number) {
+      const path = new URL(request.url).pathname;
+      const labels = { method: request.method, path: KNOWN_PATHS.has(path) ? path : 'other', status: String(status) };
+      httpRequests.inc(labels);
+      httpDuration.observe(labels, (performance.now() - record.startedAt) / 1000);
+      for (const code of record.codes) errors.inc({ code: /^[A-Z0-9_]{1,64}$/.test(code) ? code : 'OTHER' });
+    },
+    /** the batcher's onBatch */
+    onBatch(report: BatchReport) {
+      const labels = { model_version: report.modelVersion ?? 'none' };
+      batchSize.observe(labels, report.size);
+      queueWait.observe(labels, report.queueWaitMs / 1000);
+      inference.observe(labels, report.inferenceMs / 1000);
+      if (report.failed > 0) failedApplications.inc(labels, report.failed);
+    },
+    /** counts one decision; called for every decision a mutation returns (see useDecisionMetrics) */
+    recordDecision(outcome: string, modelVersion: string) {
+      decisions.inc({ outcome, model_version: modelVersion });
+    },
+    /** the model now serving */
+    modelServing(model: ScoringModel) {
+      modelInfo.reset();
+      modelInfo.set({ model_version: versionOf(model), sha256: model.sha256 }, 1);
+    },
+    modelReload(result: 'swapped' | 'refused') {
+      reloads.inc({ result });
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+const WRAPPED = Symbol.for('loan-api.decision-metrics');
+
+/** What a Mutation field's result must look like to count as a decision. */
+function isDecision(value: unknown): value is { outcome: string; modelVersion: string } {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { outcome?: unknown }).outcome === 'string' &&
+    typeof (value as { modelVersion?: unknown }).modelVersion === 'string'
+  );
+}
+
+function countDecisions(result: unknown, context: unknown): void {
+  const record = (context as { recordDecision?: (outcome: string, modelVersion: string) => void }).recordDecision;
+  if (!record) return;
+  for (const item of Array.isArray(result) ? result : [result]) {
+    if (item instanceof Promise) item.then((value) => isDecision(value) && record(value.outcome, value.modelVersion), () => undefined);
+    else if (isDecision(item)) record(item.outcome, item.modelVersion);
+  }
+}
+
+/**
+ * Decisions by outcome, counted at the API layer: every Mutation root field's resolver is wrapped ONCE per schema
+ * object (whichever app wraps it first), and each object it returns with a string `outcome` and `modelVersion` (a
+ * Decision, alone or in a list) is passed to `context.recordDecision`, i.e. to the metrics of the app executing.
+ */
+export function useDecisionMetrics(): Plugin {
+  return {
+    onSchemaChange({ schema }) {
+      const mutation = (schema as GraphQLSchema).getMutationType();
+      if (!mutation || !isObjectType(mutation)) return;
+      for (const field of Object.values(mutation.getFields())) {
+        const tagged = field as typeof field & { [WRAPPED]?: true };
+        if (tagged[WRAPPED] || !field.resolve) continue;
+        const resolve: GraphQLFieldResolver<unknown, unknown> = field.resolve;
+        field.resolve = (root, args, context, info) => {
+          const result = resolve(root, args, context, info);
+          if (result instanceof Promise) {
+            return result.then((value) => {
+              countDecisions(value, context);
+              return value;
+            });
+          }
+          countDecisions(result, context);
+          return result;
+        };
+        tagged[WRAPPED] = true;
+      }
+    },
+  };
+}

@@ -1,0 +1,88 @@
+import { readFile } from 'node:fs/promises';
+import type { Config } from './config.js';
+import type { Logger } from './logger.js';
+import { ModelLoadError, ScoringModel } from './model/scoring-model.js';
+
+export interface ModelReloaderHooks {
+  /** a model is serving now (start-up or swap) */
+  onServing?: (model: ScoringModel) => void;
+  /** a reload finished: swapped in, or refused (the old model keeps serving) */
+  onReload?: (result: 'swapped' | 'refused') => void;
+}
+
+/**
+ * Loads model directories and swaps them in atomically: `ScoringModel.create` validates the directory against its
+ * manifest and makes a warm-up run BEFORE `state.model` is replaced, so a directory that fails is refused
+ * (`ModelLoadError`) while the old model keeps serving. The batcher reads the model once per batch, so batches
+ * already running finish on the old model; the old model is released after them (`ScoringModel.release` waits for
+ * in-flight runs). Reloads run one at a time.
+ */
+export function createModelReloader(
+  state: { model: ScoringModel | undefined },
+  config: Config,
+  logger: Logger,
+  hooks: ModelReloaderHooks = {},
+) {
+  let queue: Promise<unknown> = Promise.resolve();
+
+  /** The directory to load when none is named: the one in MODEL_DIR_FILE when set, else MODEL_DIR. */
+  async function configuredDir(): Promise<string> {
+    const file = config.model.dirFile;
+    if (file === undefined) return config.model.dir;
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      throw new ModelLoadError(file, `${file} (MODEL_DIR_FILE) cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}).`, {
+        cause: error,
+      });
+    }
+    const dir = text.trim();
+    if (dir === '' || dir.includes('\n')) throw new ModelLoadError(file, `${file} (MODEL_DIR_FILE) must hold exactly one directory path.`);
+    return dir;
+  }
+
+  async function load(dir: string | undefined): Promise<ScoringModel> {
+    let model: ScoringModel;
+    try {
+      const target = dir ?? (await configuredDir());
+      model = await ScoringModel.create(target, { intraOpNumThreads: config.model.intraOpNumThreads });
+    } catch (error) {
+      if (state.model) {
+        hooks.onReload?.('refused');
+        logger.warn({ err: error, dir, serving: state.model.manifest.version }, 'model reload refused; the old model keeps serving');
+      }
+      throw error;
+    }
+    const old = state.model;
+    state.model = model;
+    hooks.onServing?.(model);
+    const version = `${model.manifest.name}-${model.manifest.version}`;
+    if (!old) {
+      logger.info({ model: model.manifest.name, version: model.manifest.version, sha256: model.sha256, dir: model.dir }, 'model ready');
+      return model;
+    }
+    hooks.onReload?.('swapped');
+    const previous = `${old.manifest.name}-${old.manifest.version}`;
+    logger.info({ from: previous, to: version, sha256: model.sha256, dir: model.dir }, 'model swapped');
+    if (old !== model) {
+      old.release().then(
+        () => logger.info({ model: previous }, 'previous model released'),
+        (error: unknown) => logger.error({ err: error, model: previous }, 'previous model could not be released'),
+      );
+    }
+    return model;
+  }
+
+  return {
+    configuredDir,
+    /** Loads `dir` (default: configuredDir()), validates it and swaps it in; rejects with ModelLoadError if refused. */
+    reload(dir?: string): Promise<ScoringModel> {
+      const run = queue.then(() => load(dir));
+      queue = run.catch(() => undefined);
+      return run;
+    },
+  };
+}
+
+export type ModelReloader = ReturnType<typeof createModelReloader>;

@@ -1,0 +1,33 @@
+import { GraphQLError } from 'graphql';
+import { httpError } from '../http/errors.js';
+import { ModelLoadError } from '../model/scoring-model.js';
+import { builder } from '../schema/builder.js';
+import { ModelInfo, type ModelInfoShape } from '../schema/model-info.js';
+import { modelInfoOf } from './model-info.js';
+
+builder.mutationField('reloadModel', (t) =>
+  t.field({
+    type: ModelInfo,
+    description:
+      'Admin only (x-admin-key). Loads a model directory (default: the configured one), validates it against its ' +
+      'manifest with a warm-up run, and swaps it in; runs already under way finish on the old model. A directory ' +
+      'that fails is refused with MODEL_INVALID and the old model keeps serving.',
+    args: {
+      dir: t.arg.string({ required: false, description: 'A model directory on the server (model.json + ONNX file)' }),
+    },
+    resolve: async (_root, { dir }, context): Promise<ModelInfoShape> => {
+      // the auth plugin refuses non-admins before execution; this is the second lock on the door
+      if (!context.isAdmin) throw httpError(401, 'UNAUTHENTICATED', 'reloadModel needs the admin key');
+      try {
+        return modelInfoOf(await context.reloadModel(dir ?? undefined), context.config);
+      } catch (error) {
+        if (error instanceof ModelLoadError) {
+          throw new GraphQLError(`Model refused, the old model keeps serving: ${error.message}`, {
+            extensions: { code: 'MODEL_INVALID', file: error.file, http: { status: 422 } },
+          });
+        }
+        throw error;
+      }
+    },
+  }),
+);
