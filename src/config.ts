@@ -106,7 +106,7 @@ export const APP_ROOT = (() => {
 })();
 
 /** Relative paths in the configuration are taken from the project folder, not from the working directory. */
-const fromRoot = (p: string) => path.resolve(APP_ROOT, p);
+export const fromRoot = (p: string) => path.resolve(APP_ROOT, p);
 
 function toConfig(env: z.output<typeof envSchema>) {
   return {

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { Config } from './config.js';
+import { fromRoot, type Config } from './config.js';
 import type { Logger } from './logger.js';
 import { ModelLoadError, ScoringModel } from './model/scoring-model.js';
 
@@ -25,7 +25,10 @@ export function createModelReloader(
 ) {
   let queue: Promise<unknown> = Promise.resolve();
 
-  /** The directory to load when none is named: the one in MODEL_DIR_FILE when set, else MODEL_DIR. */
+  /**
+   * The directory to load when none is named: the one in MODEL_DIR_FILE when set, else MODEL_DIR. Relative paths, here
+   * and in reloadModel(dir), are taken from the project folder, like MODEL_DIR.
+   */
   async function configuredDir(): Promise<string> {
     const file = config.model.dirFile;
     if (file === undefined) return config.model.dir;
@@ -39,13 +42,13 @@ export function createModelReloader(
     }
     const dir = text.trim();
     if (dir === '' || dir.includes('\n')) throw new ModelLoadError(file, `${file} (MODEL_DIR_FILE) must hold exactly one directory path.`);
-    return dir;
+    return fromRoot(dir);
   }
 
   async function load(dir: string | undefined): Promise<ScoringModel> {
     let model: ScoringModel;
     try {
-      const target = dir ?? (await configuredDir());
+      const target = dir !== undefined ? fromRoot(dir) : await configuredDir();
       model = await ScoringModel.create(target, { intraOpNumThreads: config.model.intraOpNumThreads });
     } catch (error) {
       if (state.model) {

@@ -2,13 +2,19 @@ import { useGraphQlJit } from '@envelop/graphql-jit';
 import { GraphQLError } from 'graphql';
 import { createYoga, isAsyncIterable, useReadinessCheck, type Plugin } from 'graphql-yoga';
 import type { Config } from './config.js';
-import type { Context } from './context.js';
+import type { Context, SharedContext } from './context.js';
 import type { Logger } from './logger.js';
 import { AuditStore } from './audit/audit-store.js';
+import { authenticate, KeyVerifier, useApiKeys } from './http/auth.js';
+import { corsOptions, useProductionPlugins } from './http/hardening.js';
+import { useBodyLimit } from './http/limits.js';
+import { noteErrorCode, requestRecord, useRequestLog } from './http/request-log.js';
+import { createMetrics } from './metrics.js';
 import { createScoringBatcher } from './model/batcher.js';
 import { DecisionService } from './model/decision-service.js';
 import { loadPolicy } from './model/policy.js';
-import { ScoringModel } from './model/scoring-model.js';
+import type { ScoringModel } from './model/scoring-model.js';
+import { createModelReloader } from './model-reload.js';
 import { schema } from './schema/index.js';
 
 const EXAMPLE_MUTATION = /* GraphQL */ `# Decide one loan application. Press ▶ to run it.
@@ -80,24 +86,13 @@ function jsonError(status: number, code: string, message: string, headers: Recor
 /** Refuses GraphQL work until the model is warm, and during shutdown, so a proxy can retry elsewhere. */
 function useServingGate(state: AppState): Plugin {
   return {
-    onRequest({ url, endResponse }) {
+    onRequest({ request, url, endResponse }) {
       if (url.pathname !== '/graphql') return;
+      if (state.refusing || !state.model) noteErrorCode(request, 'SERVICE_UNAVAILABLE');
       if (state.refusing) {
         endResponse(jsonError(503, 'SERVICE_UNAVAILABLE', 'This replica is shutting down; retry', { connection: 'close' }));
       } else if (!state.model) {
         endResponse(jsonError(503, 'SERVICE_UNAVAILABLE', 'The model is still loading; retry shortly'));
-      }
-    },
-  };
-}
-
-/** Refuses a declared body over the limit before it is read. */
-function useBodyLimit(maxBytes: number): Plugin {
-  return {
-    onRequest({ request, endResponse }) {
-      const length = Number(request.headers.get('content-length') ?? 0);
-      if (length > maxBytes) {
-        endResponse(jsonError(413, 'PAYLOAD_TOO_LARGE', `The request body is ${length} bytes; at most ${maxBytes} are accepted`));
       }
     },
   };
@@ -115,12 +110,13 @@ function useRequestErrorStatus(): Plugin {
           if (isAsyncIterable(result) || result.data !== undefined || !result.errors?.length) return;
           setResult({
             ...result,
-            errors: result.errors.map(
-              (e) =>
-                new GraphQLError(e.message, {
-                  nodes: e.nodes,
-                  extensions: { ...e.extensions, code: 'BAD_USER_INPUT', http: { status: 400 } },
-                }),
+            errors: result.errors.map((e) =>
+              e.extensions?.code !== undefined
+                ? e
+                : new GraphQLError(e.message, {
+                    nodes: e.nodes,
+                    extensions: { ...e.extensions, code: 'BAD_USER_INPUT', http: { status: 400 } },
+                  }),
             ),
           });
         },
@@ -145,50 +141,72 @@ export function createApp(config: Config, logger: Logger) {
     if (!state.model) throw new Error('model not loaded');
     return state.model;
   };
-  const batcher = createScoringBatcher(currentModel, config.batching);
+  const metrics = createMetrics({ queueDepth: () => batcher.pending() });
+  const batcherOptions = { ...config.batching, maxPending: config.limits.batchMaxPending, onBatch: metrics.onBatch };
+  const batcher = createScoringBatcher(currentModel, batcherOptions);
+  const reloader = createModelReloader(state, config, logger, { onServing: metrics.modelServing, onReload: metrics.modelReload });
+  const verifier = new KeyVerifier(config.auth);
   const { policy, reasonCodes } = loadPolicy(config.policy.file, config.policy.reasonCodesFile);
   const audit = config.audit.enabled ? new AuditStore(config.audit.file, config.audit.sync) : null;
   const decisionPolicy = { policy, reasonCodes, thresholds: config.model.thresholds };
   const decisions = new DecisionService(batcher.loader, audit, decisionPolicy);
-  const context: Context = { config, loader: batcher.loader, currentModel, decisions };
+  const context: SharedContext = {
+    config,
+    loader: batcher.loader,
+    currentModel,
+    decisions,
+    reloadModel: (dir) => reloader.reload(dir),
+    recordDecision: metrics.recordDecision,
+  };
   // 'request' exists to measure what batching across requests buys (npm run bench); production uses 'process'.
   const contextFor =
     config.batching.scope === 'process'
       ? () => context
-      : (): Context => {
-          const own = createScoringBatcher(currentModel, config.batching);
+      : (): SharedContext => {
+          const own = createScoringBatcher(currentModel, batcherOptions);
           return { ...context, loader: own.loader, decisions: new DecisionService(own.loader, audit, decisionPolicy) };
         };
 
   const yoga = createYoga({
     schema,
-    context: contextFor,
+    // per request: the shared part, plus who is calling and the request id
+    context: ({ request }): Context => ({
+      ...contextFor(),
+      ...authenticate(verifier, request),
+      requestId: requestRecord(request)?.id ?? 'unknown',
+    }),
     graphqlEndpoint: '/graphql',
     landingPage: false,
     logging: logger,
     batching: { limit: config.http.httpBatchLimit },
+    cors: corsOptions(config.http.corsOrigins),
+    // operations are JSON only (see useProductionPlugins): no multipart parser at all
+    multipart: false,
     // GraphiQL's bundled assets hold ~80 MB once loaded: load them with the first page view, not with every replica.
     renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     graphiql: config.http.graphiql
-      ? {
-          title: 'Loan decisioning API',
-          defaultTabs: [{ query: EXAMPLE_MUTATION }, { query: EXAMPLE_QUERY }],
-        }
+      ? (request: Request) =>
+          // with REQUIRE_KEY_FOR_GRAPHIQL the page is not rendered without a key, and useApiKeys answers 401
+          verifier.enforcing && config.auth.requireKeyForGraphiql && authenticate(verifier, request).caller === null
+            ? false
+            : { title: 'Loan decisioning API', defaultTabs: [{ query: EXAMPLE_MUTATION }, { query: EXAMPLE_QUERY }] }
       : false,
     plugins: [
+      useRequestLog(logger, { onFinished: metrics.requestFinished }),
       useReplicaHeader(config.http.replicaId, state),
       useBodyLimit(config.http.maxBodyBytes),
+      ...metrics.plugins,
       useReadinessCheck({ endpoint: '/ready', check: () => state.model !== undefined && !state.draining }),
       useServingGate(state),
       ...(config.http.graphqlJit ? [useGraphQlJit(), useRequestErrorStatus()] : []),
+      useApiKeys(verifier, config.auth),
+      ...useProductionPlugins(config),
     ],
   });
 
-  async function loadModel(): Promise<ScoringModel> {
-    const model = await ScoringModel.create(config.model.dir, { intraOpNumThreads: config.model.intraOpNumThreads });
-    state.model = model;
-    logger.info({ model: model.manifest.name, version: model.manifest.version, sha256: model.sha256 }, 'model ready');
-    return model;
+  /** Loads the configured model (MODEL_DIR_FILE's directory, else MODEL_DIR); later calls hot-swap it. */
+  function loadModel(): Promise<ScoringModel> {
+    return reloader.reload();
   }
 
   async function close(): Promise<void> {
@@ -196,7 +214,7 @@ export function createApp(config: Config, logger: Logger) {
     await audit?.close();
   }
 
-  return { yoga, state, batcher, audit, decisions, loadModel, close };
+  return { yoga, state, batcher, audit, decisions, loadModel, reloadModel: reloader.reload, metrics, close };
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -170,3 +170,26 @@ export function useOverloadErrors(): Plugin {
     },
   };
 }
+
+/**
+ * HTTP batching over `limit` operations: 413 with `extensions.code` BATCH_TOO_LARGE, the code `scoreApplications`
+ * uses above its cap (Yoga's own check, which stays as a backstop, says only BAD_REQUEST).
+ */
+export function useHttpBatchLimit(limit: number): Plugin {
+  return {
+    onRequestParse() {
+      return {
+        onRequestParseDone({ requestParserResult }) {
+          if (Array.isArray(requestParserResult) && requestParserResult.length > limit) {
+            throw httpError(
+              413,
+              'BATCH_TOO_LARGE',
+              `The batch has ${requestParserResult.length} operations; at most ${limit} are accepted in one request`,
+              { extensions: { maxOperations: limit } },
+            );
+          }
+        },
+      };
+    },
+  };
+}

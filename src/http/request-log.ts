@@ -48,7 +48,7 @@ const QUIET_PATHS = new Set(['/health', '/ready', '/metrics']);
 
 export interface RequestLogOptions {
   /** called once per request as its response leaves (metrics) */
-  onFinished?: (record: RequestRecord, status: number) => void;
+  onFinished?: (record: RequestRecord, request: Request, status: number) => void;
 }
 
 /**
@@ -92,7 +92,7 @@ export function useRequestLog(logger: Logger, options: RequestLogOptions = {}): 
       };
       if (QUIET_PATHS.has(url.pathname)) logger.debug(line, 'request');
       else logger.info(line, 'request');
-      options.onFinished?.(record, response.status);
+      options.onFinished?.(record, request, response.status);
     },
   };
 }

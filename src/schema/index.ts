@@ -6,6 +6,7 @@ import './model-info.js';
 import './score-application-result.js';
 import '../resolvers/decision.js';
 import '../resolvers/model-info.js';
+import '../resolvers/reload-model.js';
 import '../resolvers/score-application.js';
 import '../resolvers/score-applications.js';
 
