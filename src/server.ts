@@ -65,3 +65,11 @@ function shutdown(signal: string) {
 
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));
+
+// SIGHUP: hot-swap the model from the configured directory (MODEL_DIR_FILE's content when set, else MODEL_DIR).
+// A directory that fails validation is refused (logged) and the old model keeps serving.
+process.on('SIGHUP', () => {
+  if (stopping || !app.state.model) return;
+  logger.info('SIGHUP: reloading the model');
+  app.reloadModel().catch(() => undefined);
+});

@@ -27,7 +27,7 @@ export function useQueryLimits(query: Config['query'], introspection: boolean): 
       else throw refusal;
     };
   const common = (limit: ArmorLimit) => ({ exposeLimits: true, propagateOnRejection: false, onReject: [reject(limit)] });
-  return EnvelopArmorPlugin({
+  const armor = EnvelopArmorPlugin({
     maxDepth: { n: query.maxDepth, ignoreIntrospection: true, flattenFragments: true, ...common('depth') },
     maxAliases: { n: query.maxAliases, ...common('aliases') },
     maxTokens: { n: query.maxTokens, ...common('tokens') },
@@ -35,6 +35,21 @@ export function useQueryLimits(query: Config['query'], introspection: boolean): 
     maxDirectives: { n: query.maxDirectives, ...common('directives') },
     blockFieldSuggestion: { enabled: !introspection },
   }) as Plugin;
+  return {
+    onPluginInit({ addPlugin }) {
+      addPlugin(armor);
+    },
+    // Yoga marks every parse error `http.spec: true` (so an `application/json` client would get 200): the token
+    // limit is checked while parsing, so its refusal is put back to a plain 400 here, just before the response.
+    onResultProcess({ result }) {
+      for (const r of Array.isArray(result) ? result : [result]) {
+        for (const error of (r as { errors?: readonly GraphQLError[] }).errors ?? []) {
+          const http = error.extensions?.http as { spec?: boolean } | undefined;
+          if (error.extensions?.code === QUERY_TOO_COMPLEX && http) http.spec = false;
+        }
+      }
+    },
+  };
 }
 
 /** Content types an operation may be POSTed as: all need a CORS preflight, so no HTML form can send them. */

@@ -1,0 +1,76 @@
+import { createHash } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { parseConfig } from '../../src/config.js';
+import { createApp } from '../../src/yoga.js';
+import { ROOT } from './process.js';
+
+export const sha256 = (key: string) => createHash('sha256').update(key).digest('hex');
+
+export const PARTNER_KEY = 'test-partner-key-3f9c2a';
+export const OTHER_KEY = 'test-other-key-77b1d0';
+export const ADMIN_KEY = 'test-admin-key-c0ffee';
+/** API_KEYS / ADMIN_KEY_SHA256 for the keys above */
+export const KEY_ENV = {
+  API_KEYS: `acme:${sha256(PARTNER_KEY)},globex:${sha256(OTHER_KEY)}`,
+  ADMIN_KEY_SHA256: sha256(ADMIN_KEY),
+};
+
+export const DEFAULT_MODEL_DIR = join(ROOT, 'models/loan-default-lr-1.0.0');
+
+/** A copy of the default model directory in a temp folder, with `version` (and optionally a broken file). */
+export function copyModelDir(version: string, breakIt?: 'manifest' | 'onnx'): string {
+  const dir = join(mkdtempSync(join(tmpdir(), 'loan-model-copy-')), `loan-default-lr-${version}`);
+  cpSync(DEFAULT_MODEL_DIR, dir, { recursive: true });
+  const manifestFile = join(dir, 'model.json');
+  const manifest = JSON.parse(readFileSync(manifestFile, 'utf8'));
+  manifest.version = version;
+  if (breakIt === 'manifest') manifest.features[0].name = 'shoeSize';
+  writeFileSync(manifestFile, JSON.stringify(manifest, null, 2));
+  if (breakIt === 'onnx') writeFileSync(join(dir, manifest.onnxFile), 'not an onnx model');
+  return dir;
+}
+
+/** A test app whose JSON log lines are collected in `lines` (parsed). */
+export async function startLoggedApp(env: Record<string, string> = {}, level = 'info') {
+  const dataDir = mkdtempSync(join(tmpdir(), 'loan-api-test-'));
+  const config = parseConfig({ DATA_DIR: dataDir, ...env });
+  const raw: string[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      raw.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const logger = pino({ level, base: { service: 'loan-api' } }, stream);
+  const app = createApp(config, logger);
+  await app.loadModel();
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  return { ...app, config, raw, lines: () => raw.map((l) => JSON.parse(l) as Record<string, any>) };
+}
+
+/** Parses Prometheus text into { 'name{labels}': value }. */
+export function parseMetrics(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return out;
+}
+
+/** The sum of every series of `name` whose labels include all of `labels`. */
+export function metricSum(metrics: Map<string, number>, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const [key, value] of metrics) {
+    const brace = key.indexOf('{');
+    const metric = brace === -1 ? key : key.slice(0, brace);
+    if (metric !== name) continue;
+    if (Object.entries(labels).every(([k, v]) => key.includes(`${k}="${v}"`))) sum += value;
+  }
+  return sum;
+}
