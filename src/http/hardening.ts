@@ -2,7 +2,7 @@ import { useDisableIntrospection } from '@envelop/disable-introspection';
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.js';
 import { ADMIN_KEY_HEADER, API_KEY_HEADER } from './auth.js';
-import { useHttpBatchLimit, useJsonOnlyOperations, useOverloadErrors, useQueryLimits, useRequestDeadline } from './limits.js';
+import { useHttpBatchLimit, useJsonOnlyOperations, useErrorCodes, useQueryLimits, useRequestDeadline } from './limits.js';
 
 /**
  * Yoga's `cors` option from CORS_ORIGINS. No origins → `false`: no CORS headers at all, so browsers refuse
@@ -22,7 +22,7 @@ export function corsOptions(origins: readonly string[]) {
   };
 }
 
-/** Request limits, CSRF rule, deadline, overload mapping and (optionally) no introspection, in order. */
+/** Request limits, CSRF rule, deadline, error codes and (optionally) no introspection, in order. */
 export function useProductionPlugins(config: Config): Plugin[] {
   return [
     useJsonOnlyOperations(),
@@ -30,6 +30,6 @@ export function useProductionPlugins(config: Config): Plugin[] {
     useQueryLimits(config.query, config.http.introspection),
     ...(config.http.introspection ? [] : [useDisableIntrospection() as Plugin]),
     useRequestDeadline(config.http.requestTimeoutMs),
-    useOverloadErrors(),
+    useErrorCodes(),
   ];
 }

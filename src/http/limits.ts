@@ -160,26 +160,46 @@ export function useRequestDeadline(timeoutMs: number): Plugin {
 }
 
 /**
- * Turns the model layer's typed ServiceOverloadedError into SERVICE_OVERLOADED (503, `retry-after: 1`) before Yoga's
- * error masking would hide it as "Unexpected error." (and log every refusal of an overload as an error).
+ * Stable codes for execution errors:
+ * - the model layer's typed ServiceOverloadedError becomes SERVICE_OVERLOADED (503, `retry-after: 1`) before Yoga's
+ *   error masking would hide it as "Unexpected error." (and log every refusal of an overload as an error);
+ * - a request error graphql-js raises without a code (variables that do not coerce: a string where a Float goes, an
+ *   unknown enum value, a missing field; Yoga answers them 400) gets `extensions.code` BAD_USER_INPUT.
  */
-export function useOverloadErrors(): Plugin {
-  const mapError = (error: GraphQLError): GraphQLError => {
-    const overload = findCause(error, ServiceOverloadedError);
-    if (!overload) return error;
-    const mapped = httpError(503, 'SERVICE_OVERLOADED', overload.message, {
-      headers: { 'retry-after': '1' },
-      extensions: { maxPending: overload.maxPending },
+export function useErrorCodes(): Plugin {
+  // without originalError: a GraphQLError of our own, which Yoga's masking passes through as it is
+  const withExtensions = (error: GraphQLError, extensions: Record<string, unknown>) =>
+    new GraphQLError(error.message, {
+      nodes: error.nodes,
+      source: error.source,
+      positions: error.positions,
+      path: error.path,
+      extensions: { ...error.extensions, ...extensions },
     });
-    return new GraphQLError(mapped.message, { nodes: error.nodes, path: error.path, extensions: mapped.extensions });
-  };
   return {
     onExecute() {
       return {
         onExecuteDone({ result, setResult }) {
           if (!('errors' in result) || !result.errors?.length) return;
-          if (!result.errors.some((e) => findCause(e, ServiceOverloadedError))) return;
-          setResult({ ...result, errors: result.errors.map(mapError) });
+          const requestError = !('data' in result) || result.data === undefined;
+          let changed = false;
+          const errors = result.errors.map((error) => {
+            const overload = findCause(error, ServiceOverloadedError);
+            if (overload) {
+              changed = true;
+              return withExtensions(error, {
+                code: 'SERVICE_OVERLOADED',
+                maxPending: overload.maxPending,
+                http: { status: 503, spec: false, headers: { 'retry-after': '1' } },
+              });
+            }
+            if (requestError && error.extensions?.code === undefined) {
+              changed = true;
+              return withExtensions(error, { code: 'BAD_USER_INPUT' });
+            }
+            return error;
+          });
+          if (changed) setResult({ ...result, errors });
         },
       };
     },

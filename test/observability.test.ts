@@ -1,0 +1,205 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applications, goodApplication, riskyApplication } from './helpers/applications.js';
+import { post, SCORE_MANY, SCORE_ONE, type TestApp } from './helpers/app.js';
+import { metricSum, parseMetrics, startLoggedApp } from './helpers/ops.js';
+
+type LoggedApp = Awaited<ReturnType<typeof startLoggedApp>>;
+let app: LoggedApp;
+beforeAll(async () => {
+  app = await startLoggedApp({ BULK_MAX_ITEMS: '50', BATCH_MAX_PENDING: '60' });
+});
+afterAll(async () => {
+  await app.close();
+});
+
+const as = (a: LoggedApp) => a as unknown as TestApp;
+const scrape = async (a: LoggedApp) => {
+  const response = await a.yoga.fetch('http://yoga/metrics');
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toContain('text/plain');
+  return parseMetrics(await response.text());
+};
+const VERSION = 'loan-default-lr-1.0.0';
+
+describe('/metrics', () => {
+  it('counts requests, latency and errors by code', async () => {
+    const before = await scrape(app);
+    await post(as(app), { query: '{ modelInfo { version } }' });
+    await post(as(app), { query: '{ nope }' });
+    await post(as(app), { query: SCORE_MANY, variables: { inputs: applications(51) } });
+    const after = await scrape(app);
+    const ok = { method: 'POST', path: '/graphql', status: '200' };
+    expect(metricSum(after, 'loan_api_http_requests_total', ok) - metricSum(before, 'loan_api_http_requests_total', ok)).toBe(2);
+    expect(
+      metricSum(after, 'loan_api_http_requests_total', { status: '400' }) - metricSum(before, 'loan_api_http_requests_total', { status: '400' }),
+    ).toBe(1);
+    expect(metricSum(after, 'loan_api_http_request_duration_seconds_count', ok)).toBeGreaterThanOrEqual(2);
+    expect(metricSum(after, 'loan_api_http_request_duration_seconds_sum', ok)).toBeGreaterThan(0);
+    const errors = (code: string) =>
+      metricSum(after, 'loan_api_graphql_errors_total', { code }) - metricSum(before, 'loan_api_graphql_errors_total', { code });
+    expect(errors('GRAPHQL_VALIDATION_FAILED')).toBe(1);
+    expect(errors('BATCH_TOO_LARGE')).toBe(1);
+    expect(metricSum(after, 'graphql_envelop_request', { operationType: 'query' })).toBeGreaterThanOrEqual(1);
+    expect(metricSum(after, 'graphql_envelop_request_duration_count', { operationType: 'query' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('counts refusals that never reach GraphQL (413, 415) by code', async () => {
+    const before = await scrape(app);
+    await app.yoga.fetch('http://yoga/graphql', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' });
+    await app.yoga.fetch('http://yoga/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': String(100 * 1024 * 1024) },
+      body: '{}',
+    });
+    const after = await scrape(app);
+    for (const code of ['UNSUPPORTED_MEDIA_TYPE', 'PAYLOAD_TOO_LARGE']) {
+      expect(metricSum(after, 'loan_api_graphql_errors_total', { code }) - metricSum(before, 'loan_api_graphql_errors_total', { code })).toBe(1);
+    }
+  });
+
+  it('reports batch size, queue wait, inference time and decisions by outcome, with the model version', async () => {
+    const before = await scrape(app);
+    const { json } = await post(as(app), { query: SCORE_MANY, variables: { inputs: [goodApplication, riskyApplication, ...applications(8)] } });
+    const outcomes = json.data.scoreApplications.map((d: { outcome: string }) => d.outcome);
+    await post(as(app), { query: SCORE_ONE, variables: { input: riskyApplication } });
+    const after = await scrape(app);
+    const delta = (name: string, labels: Record<string, string> = {}) => metricSum(after, name, labels) - metricSum(before, name, labels);
+    const v = { model_version: VERSION };
+    expect(delta('loan_api_batch_size_count', v)).toBe(2);
+    expect(delta('loan_api_batch_size_sum', v)).toBe(11);
+    expect(delta('loan_api_queue_wait_seconds_count', v)).toBe(2);
+    expect(delta('loan_api_inference_seconds_count', v)).toBe(2);
+    expect(delta('loan_api_inference_seconds_sum', v)).toBeGreaterThan(0);
+    for (const outcome of ['APPROVE', 'REFER', 'DECLINE']) {
+      const expected = outcomes.filter((o: string) => o === outcome).length + (outcome === 'DECLINE' ? 1 : 0);
+      expect(delta('loan_api_decisions_total', { outcome, ...v }), outcome).toBe(expected);
+    }
+    expect(delta('loan_api_decisions_total')).toBe(11);
+    // an invalid application is not a decision
+    await post(as(app), { query: SCORE_ONE, variables: { input: { ...goodApplication, annualIncome: -1 } } });
+    expect(metricSum(await scrape(app), 'loan_api_decisions_total')).toBe(metricSum(after, 'loan_api_decisions_total'));
+    expect(after.get(`loan_api_model_info{model_version="${VERSION}",sha256="${app.state.model!.sha256}"}`)).toBe(1);
+  });
+
+  it('shows the queue depth while applications wait, and the process memory', async () => {
+    const slow = await startLoggedApp({ BATCH_WINDOW_MS: '100' });
+    try {
+      const pending = post(as(slow), { query: SCORE_MANY, variables: { inputs: applications(7) } });
+      await new Promise((r) => setTimeout(r, 20));
+      const during = await scrape(slow);
+      expect(during.get('loan_api_queue_depth')).toBe(7);
+      await pending;
+      const after = await scrape(slow);
+      expect(after.get('loan_api_queue_depth')).toBe(0);
+      expect(after.get('process_resident_memory_bytes')).toBeGreaterThan(10_000_000);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('counts SERVICE_OVERLOADED and REQUEST_TIMEOUT refusals', async () => {
+    const tight = await startLoggedApp({ BULK_MAX_ITEMS: '5', BATCH_MAX_PENDING: '5', BATCH_WINDOW_MS: '100', REQUEST_TIMEOUT_MS: '150' });
+    try {
+      const first = post(as(tight), { query: SCORE_MANY, variables: { inputs: applications(5) } });
+      await new Promise((r) => setTimeout(r, 10));
+      expect((await post(as(tight), { query: SCORE_ONE, variables: { input: goodApplication } })).status).toBe(503);
+      await first;
+      // alone, one application waits 100 ms in the window; with a 150 ms deadline that passes, so start late
+      const late = await tight.yoga.fetch('http://yoga/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: new ReadableStream({
+          async start(controller) {
+            await new Promise((r) => setTimeout(r, 100));
+            controller.enqueue(new TextEncoder().encode(JSON.stringify({ query: SCORE_ONE, variables: { input: goodApplication } })));
+            controller.close();
+          },
+        }),
+        duplex: 'half',
+      } as RequestInit);
+      expect(late.status).toBe(504);
+      const metrics = await scrape(tight);
+      expect(metricSum(metrics, 'loan_api_graphql_errors_total', { code: 'SERVICE_OVERLOADED' })).toBe(1);
+      expect(metricSum(metrics, 'loan_api_graphql_errors_total', { code: 'REQUEST_TIMEOUT' })).toBe(1);
+      expect(metricSum(metrics, 'loan_api_http_requests_total', { status: '503' })).toBe(1);
+      expect(metricSum(metrics, 'loan_api_http_requests_total', { status: '504' })).toBe(1);
+    } finally {
+      await tight.close();
+    }
+  });
+
+  it('gives no client-chosen label values (operation names, paths) a series of their own', async () => {
+    for (let i = 0; i < 5; i++) {
+      await post(as(app), { query: `query Op${i} { __typename }`, operationName: `Op${i}` });
+      await app.yoga.fetch(`http://yoga/random-${i}?q=${i}`);
+    }
+    const text = await (await app.yoga.fetch('http://yoga/metrics')).text();
+    expect(text).not.toMatch(/Op[0-4]/);
+    expect(text).not.toMatch(/random-/);
+    expect(text).toMatch(/path="other"/);
+  });
+});
+
+describe('request logs', () => {
+  it('writes one JSON line per request, with the request id from x-request-id echoed back', async () => {
+    const start = app.raw.length;
+    const response = await post(as(app), { query: '{ modelInfo { version } }', operationName: null }, { 'x-request-id': 'nginx-req-42' });
+    expect(response.headers.get('x-request-id')).toBe('nginx-req-42');
+    const lines = app.lines().slice(start).filter((l) => l.msg === 'request');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ reqId: 'nginx-req-42', method: 'POST', path: '/graphql', status: 200, operations: ['anonymous'] });
+    expect(lines[0].ms).toBeGreaterThan(0);
+  });
+
+  it('makes a fresh id when none (or a hostile one) is sent', async () => {
+    for (const headers of [{}, { 'x-request-id': 'bad id\twith spaces' }, { 'x-request-id': 'x'.repeat(500) }] as Record<string, string>[]) {
+      const start = app.raw.length;
+      const response = await post(as(app), { query: '{ __typename }' }, headers);
+      const id = response.headers.get('x-request-id');
+      expect(id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(app.lines().slice(start).find((l) => l.msg === 'request')?.reqId).toBe(id);
+    }
+  });
+
+  it('logs refusals with their code, and errors by code only', async () => {
+    const start = app.raw.length;
+    await post(as(app), { query: SCORE_ONE, variables: { input: { ...goodApplication, loanPurpose: 'YACHT-FOR-JANE-DOE' } } });
+    const line = app.lines().slice(start).find((l) => l.msg === 'request')!;
+    expect(line.status).toBe(400);
+    expect(line.errors).toEqual(['BAD_USER_INPUT']);
+    expect(JSON.stringify(app.raw.slice(start))).not.toContain('JANE-DOE');
+  });
+
+  it('never contains applicant data: none of the input values of scored, invalid or bulk requests', async () => {
+    const logged = await startLoggedApp({}, 'debug');
+    try {
+      const applicant = {
+        applicationRef: 'REF-Zq81-SECRET',
+        annualIncome: 87654.32,
+        monthlyDebt: 1234.56,
+        loanAmount: 23456.78,
+        loanTermMonths: 47,
+        loanPurpose: 'MEDICAL',
+        creditScore: 733,
+        employmentYears: 13.25,
+        homeOwnership: 'OWN',
+        openCreditLines: 17,
+        delinquencies2y: 3,
+        revolvingUtilization: 0.4321,
+      };
+      const scored = await post(as(logged), { query: SCORE_ONE, variables: { input: applicant } });
+      expect(scored.json.data.scoreApplication.__typename).toBe('Decision');
+      await post(as(logged), { query: SCORE_ONE, variables: { input: { ...applicant, annualIncome: -87654.32 } } });
+      await post(as(logged), { query: SCORE_MANY, variables: { inputs: [applicant, { ...applicant, creditScore: 9733 }] } });
+      await post(as(logged), { query: SCORE_ONE, variables: { input: { ...applicant, creditScore: 'seven hundred 733' } } });
+      await logged.yoga.fetch(`http://yoga/graphql?query=${encodeURIComponent('{ modelInfo { version } }')}&variables=${encodeURIComponent(JSON.stringify(applicant))}`);
+      const log = logged.raw.join('\n');
+      expect(logged.lines().filter((l) => l.msg === 'request')).toHaveLength(5);
+      for (const value of ['REF-Zq81-SECRET', '87654.32', '1234.56', '23456.78', '13.25', '0.4321', '733', 'seven hundred']) {
+        expect(log, value).not.toContain(value);
+      }
+    } finally {
+      await logged.close();
+    }
+  });
+});
