@@ -90,6 +90,8 @@ function tooLarge(maxBytes: number, got?: number): GraphQLError {
 /**
  * Refuses a request body over `maxBytes`: a declared `content-length` before anything is read, and a body without
  * one (chunked) by counting bytes as the parser reads them, stopping at the limit (413 PAYLOAD_TOO_LARGE either way).
+ * A declared body up to 8× the limit is drained after the answer (so the client, still uploading, reads the 413);
+ * a larger one, or a chunked one, gets `connection: close` instead of being read to its end.
  */
 export function useBodyLimit(maxBytes: number): Plugin {
   return {
@@ -97,7 +99,8 @@ export function useBodyLimit(maxBytes: number): Plugin {
       const length = Number(request.headers.get('content-length') ?? 0);
       if (length > maxBytes) {
         noteErrorCode(request, 'PAYLOAD_TOO_LARGE');
-        endResponse(jsonErrorResponse(413, 'PAYLOAD_TOO_LARGE', tooLarge(maxBytes, length).message, { connection: 'close' }));
+        const close: Record<string, string> = length > 8 * maxBytes ? { connection: 'close' } : {};
+        endResponse(jsonErrorResponse(413, 'PAYLOAD_TOO_LARGE', tooLarge(maxBytes, length).message, close));
       }
     },
     onRequestParse({ request, requestParser, setRequestParser }) {
