@@ -98,19 +98,19 @@ describe('/metrics', () => {
   });
 
   it('counts SERVICE_OVERLOADED and REQUEST_TIMEOUT refusals', async () => {
-    const tight = await startLoggedApp({ BULK_MAX_ITEMS: '5', BATCH_MAX_PENDING: '5', BATCH_WINDOW_MS: '100', REQUEST_TIMEOUT_MS: '150' });
+    const tight = await startLoggedApp({ BULK_MAX_ITEMS: '5', BATCH_MAX_PENDING: '5', BATCH_WINDOW_MS: '100', REQUEST_TIMEOUT_MS: '400' });
     try {
       const first = post(as(tight), { query: SCORE_MANY, variables: { inputs: applications(5) } });
       await new Promise((r) => setTimeout(r, 10));
       expect((await post(as(tight), { query: SCORE_ONE, variables: { input: goodApplication } })).status).toBe(503);
-      await first;
-      // alone, one application waits 100 ms in the window; with a 150 ms deadline that passes, so start late
+      expect((await first).status).toBe(200);
+      // alone, one application waits 100 ms in the window, well within the 400 ms deadline: so send the body late
       const late = await tight.yoga.fetch('http://yoga/graphql', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: new ReadableStream({
           async start(controller) {
-            await new Promise((r) => setTimeout(r, 100));
+            await new Promise((r) => setTimeout(r, 350));
             controller.enqueue(new TextEncoder().encode(JSON.stringify({ query: SCORE_ONE, variables: { input: goodApplication } })));
             controller.close();
           },
