@@ -21,11 +21,11 @@
  * Raw results: bench/results/bench-<timestamp>.json (-quick / -only-<sections> suffixed when partial).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ensureBuild, startCluster, type Cluster } from '../scripts/cluster.js';
+import { ensureBuild, startCluster, withBuildLock, type Cluster } from '../scripts/cluster.js';
 import { repoRoot } from '../scripts/nginx-config.js';
 import {
   bulkBody,
@@ -40,6 +40,7 @@ import {
   type LoadResult,
 } from './lib/load.js';
 import {
+  registerTempDir,
   registerPid,
   removeTempDir,
   rssMB,
@@ -164,6 +165,8 @@ function environment() {
     gitCommitSubject: git(['log', '-1', '--format=%s']).trim(),
     /** files under src/ that differ from the commit: the servers measured were built from the working tree */
     srcUncommitted: srcChanges.map((l) => l.slice(3)),
+    /** when the dist/ the servers run (a snapshot of it) was compiled */
+    distBuiltAt: existsSync(path.join(root, 'dist', 'src', 'server.js')) ? statSync(path.join(root, 'dist', 'src', 'server.js')).mtime.toISOString() : 'unknown',
     dataDirFilesystem: fsType(os.tmpdir()),
     loadAverageAtStart: os.loadavg(),
   };
@@ -198,6 +201,13 @@ function apiEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   delete env.PORT;
   return env;
 }
+
+/**
+ * The server every configuration runs: a copy of dist/ taken once at the start (under run/, so node_modules and
+ * the project folder resolve as from dist/), so that a rebuild by someone else during the bench cannot give the
+ * sections different code. Set in main().
+ */
+let serverEntry = 'dist/src/server.js';
 
 const dataDirs = new WeakMap<BenchProcess, string>();
 const unexpectedExits: Array<{ at: string; code: number | null; signal: string | null; logTail: string }> = [];
@@ -274,7 +284,7 @@ async function startServer(config: ServerConfig): Promise<BenchProcess> {
           env: { ...process.env, INTRA_OP_THREADS: '1', ...config.env },
           onUnexpectedExit,
         })
-      : await startProcess({ label: config.key, cwd: root, args: ['dist/src/server.js'], env: env!, onUnexpectedExit });
+      : await startProcess({ label: config.key, cwd: root, args: [serverEntry], env: env!, onUnexpectedExit });
   if (env?.DATA_DIR) dataDirs.set(server, env.DATA_DIR);
   log(`started ${config.label}: pid ${server.pid}, ready in ${server.readyMs.toFixed(0)} ms`);
   return server;
@@ -618,6 +628,7 @@ async function sectionCluster(): Promise<void> {
       port: CLUSTER.nginxPort,
       runDir,
       build: 'never',
+      entry: serverEntry,
       env,
       log: (l) => log(`  [cluster] ${l.replaceAll(runDir, '<temp run dir>')}`),
     });
@@ -778,7 +789,7 @@ function header(env: ReturnType<typeof environment>, totalS: number, loadEnd: nu
     '',
     `- machine: ${env.cpuModel}, ${env.cores} cores, ${env.memoryGB} GB, ${env.platform}`,
     `- Node ${env.node}, onnxruntime-node ${env.onnxruntime}, autocannon ${env.autocannon}, nginx ${env.nginx}`,
-    `- git commit ${env.gitCommit.slice(0, 12)} (${env.gitCommitSubject})${dirty}`,
+    `- git commit ${env.gitCommit.slice(0, 12)} (${env.gitCommitSubject})${dirty}; servers run a snapshot of dist/ compiled ${env.distBuiltAt.slice(0, 19).replace('T', ' ')} UTC`,
     `- load average (1 min) ${env.loadAverageAtStart[0].toFixed(2)} at the start, ${loadEnd[0].toFixed(2)} at the end; other processes of the machine (not the servers, nginx or the bench) kept ${foreign.length ? `${median(foreign).toFixed(2)} cores busy (median over runs; max ${Math.max(...foreign).toFixed(2)})` : 'n/a'} of ${env.cores} during the timed runs; the load generator (autocannon) runs on the same cores as the servers`,
     ...(restarts.length
       ? [
@@ -808,6 +819,11 @@ async function updateBenchmarksMd(markdown: string): Promise<void> {
 
 async function main(): Promise<void> {
   ensureBuild(root, 'auto', undefined, (l) => log(l));
+  // the snapshot is taken under the build lock, so never from a half-written dist/
+  const snapshot = path.join('run', `bench-dist-${process.pid}`);
+  registerTempDir(path.join(root, snapshot));
+  withBuildLock(root, () => cpSync(path.join(root, 'dist'), path.join(root, snapshot), { recursive: true }));
+  serverEntry = path.join(snapshot, 'src', 'server.js');
   const env = environment();
   json.environment = env;
   log(`${env.cpuModel}, ${env.cores} cores, Node ${env.node}, ORT ${env.onnxruntime}, commit ${env.gitCommit.slice(0, 12)}${env.srcUncommitted.length ? ' (src modified)' : ''}`);

@@ -129,7 +129,7 @@ export function buildIsStale(root: string, entry = DEFAULT_ENTRY): boolean {
  * Runs fn while holding run/build.lock, so two callers (e.g. two e2e test files starting clusters at once) never run
  * tsc over the same dist/ together. Synchronous on purpose: bench scripts call ensureBuild before anything else.
  */
-function withBuildLock<T>(root: string, fn: () => T): T {
+export function withBuildLock<T>(root: string, fn: () => T): T {
   const lock = path.join(root, 'run', 'build.lock');
   mkdirSync(path.dirname(lock), { recursive: true });
   const deadline = Date.now() + 180_000;

@@ -33,6 +33,11 @@ export function unregisterPid(pid: number): void {
   live.delete(pid);
 }
 
+/** A folder made elsewhere that goes when the bench exits. */
+export function registerTempDir(dir: string): void {
+  tempDirs.add(dir);
+}
+
 export function tempDir(prefix: string): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), `loan-bench-${prefix}-`));
   tempDirs.add(dir);
