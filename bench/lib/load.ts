@@ -84,7 +84,7 @@ export interface LoadResult {
   mode: 'duration' | 'amount';
   /** requests asked for in amount mode */
   amount?: number;
-  /** wall time of the run, s */
+  /** from the start of the run to its last answer, s */
   durationS: number;
   /** stopped by the wall-clock cap */
   capped: boolean;
@@ -137,8 +137,10 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
       },
     ],
   });
+  let lastResponseAt = started;
   instance.on('response', (...args: unknown[]) => {
     const [, status, , ms] = args as [unknown, number, number, number];
+    lastResponseAt = performance.now();
     if (status >= 200 && status < 300) latencies.push(ms);
   });
   instance.on('reqError', (error: Error) => {
@@ -158,7 +160,9 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   } finally {
     clearTimeout(cap);
   }
-  const durationS = (performance.now() - started) / 1000;
+  // Up to the last answer: autocannon notices that an amount-bounded run is complete only on its next 1 s tick,
+  // so its own end (and its result.duration) is rounded up to whole seconds.
+  const durationS = (lastResponseAt > started ? lastResponseAt - started : performance.now() - started) / 1000;
   const sorted = Float64Array.from(latencies).sort();
   const mean = latencies.reduce((a, b) => a + b, 0) / (latencies.length || 1);
   return {
