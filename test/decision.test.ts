@@ -42,4 +42,21 @@ describe('topRiskFactors', () => {
     ];
     expect(topRiskFactors(impacts).map((f) => f.feature)).toEqual(['c', 'd', 'f', 'e']);
   });
+
+  it('agrees with a full sort on many random impact lists, ties broken by feature name', () => {
+    let seed = 7;
+    const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    for (let trial = 0; trial < 500; trial++) {
+      const impacts = Array.from({ length: 23 }, (_, i) => ({
+        feature: `f${(i * 7) % 23}`,
+        value: 0,
+        impact: Math.round((random() - 0.4) * 20) / 100,
+      }));
+      const expected = impacts
+        .filter((i) => i.impact > 0)
+        .sort((a, b) => b.impact - a.impact || (a.feature < b.feature ? -1 : 1))
+        .slice(0, 4);
+      expect(topRiskFactors(impacts)).toEqual(expected);
+    }
+  });
 });

@@ -34,8 +34,20 @@ export function scoreFor(probabilityOfDefault: number): number {
  * never a reason.
  */
 export function topRiskFactors(impacts: readonly FeatureImpact[], limit = MAX_REASONS): FeatureImpact[] {
-  return impacts
-    .filter((i) => i.impact > 0)
-    .sort((a, b) => b.impact - a.impact || a.feature.localeCompare(b.feature))
-    .slice(0, limit);
+  // A partial insertion sort: this runs for every decision, over every feature, and only the top few are kept.
+  const top: FeatureImpact[] = [];
+  for (const candidate of impacts) {
+    if (!(candidate.impact > 0)) continue;
+    let at = top.length;
+    while (at > 0 && ranksBefore(candidate, top[at - 1])) at--;
+    if (at < limit) {
+      top.splice(at, 0, candidate);
+      if (top.length > limit) top.pop();
+    }
+  }
+  return top;
+}
+
+function ranksBefore(a: FeatureImpact, b: FeatureImpact): boolean {
+  return a.impact > b.impact || (a.impact === b.impact && a.feature < b.feature);
 }

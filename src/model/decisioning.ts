@@ -79,13 +79,12 @@ function reasonsFor(
   outcome: DecisionOutcome,
   reasonCodes: ReasonCodes,
 ): Reason[] {
-  const impactOf = new Map(scored.impacts.map((i) => [i.feature, i.impact]));
   const reasons: Reason[] = hitsBySeverity(hits).map((hit) => ({
     code: hit.reasonCode,
     description: reasonCodes.codes[hit.reasonCode],
     source: 'POLICY',
     feature: hit.variable,
-    impact: impactOf.get(hit.variable) ?? 0,
+    impact: scored.impacts.find((i) => i.feature === hit.variable)?.impact ?? 0,
     ruleId: hit.ruleId,
   }));
   let factors = topRiskFactors(scored.impacts, MAX_REASONS);
