@@ -3,7 +3,7 @@
  * package (node_modules/<name>, node: internals, the project's own files, GC, idle), for recording hot-path
  * profiles before and after a change in BENCHMARKS.md.
  *
- *   npm run bench:top -- bench/results/<name>.cpuprofile [--top 25]
+ *   npm run bench:top -- bench/results/<name>.cpuprofile [--top 25] [--group "node: internals"]
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -97,9 +97,11 @@ export function selfTimes(profile: CpuProfile): { totalMs: number; byFunction: S
   return { totalMs, byFunction, byGroup };
 }
 
-/** Markdown tables: the top `top` functions by self time, and self time by package. */
-export function formatTop(profile: CpuProfile, top = 25, title = ''): string {
-  const { totalMs, byFunction, byGroup } = selfTimes(profile);
+/** Markdown tables: the top `top` functions by self time (of one package/group only, when given), and self time by package. */
+export function formatTop(profile: CpuProfile, top = 25, title = '', group?: string): string {
+  const all = selfTimes(profile);
+  const { totalMs, byGroup } = all;
+  const byFunction = group ? all.byFunction.filter((f) => f.group === group) : all.byFunction;
   const busyMs = totalMs - (byGroup.find((g) => g.group === '(idle)')?.ms ?? 0);
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
   return [
@@ -126,13 +128,15 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const args = process.argv.slice(2);
   const files: string[] = [];
   let top = 25;
+  let group: string | undefined;
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--top') top = Number(args[++i]);
+    else if (args[i] === '--group') group = args[++i];
     else files.push(args[i]);
   }
   if (files.length === 0) {
-    console.error('usage: npm run bench:top -- <file.cpuprofile> [more.cpuprofile] [--top 25]');
+    console.error('usage: npm run bench:top -- <file.cpuprofile> [more.cpuprofile] [--top 25] [--group "node: internals"]');
     process.exit(2);
   }
-  for (const file of files) console.log(`${formatTop(readProfile(file), top, `### ${path.basename(file)}`)}\n`);
+  for (const file of files) console.log(`${formatTop(readProfile(file), top, `### ${path.basename(file)}${group ? ` (functions of ${group})` : ''}`, group)}\n`);
 }

@@ -8,11 +8,12 @@
  *   npm run bench:profile -- --single --connections 64
  *   AUDIT=off BATCH_WINDOW_MS=0 npm run bench:profile  (server knobs come from the environment)
  *
- * Writes bench/results/profile-<label>-<timestamp>.cpuprofile (gitignored; open it in Chrome DevTools or
- * VS Code) and prints the same tables as `npm run bench:top -- <file>`. Options: --items N, --single,
+ * Writes bench/results/profile-<label>-<timestamp>.cpuprofile (the main thread; worker threads, such as the audit
+ * writer, as ...-thread<N>.cpuprofile; gitignored; open them in Chrome DevTools or VS Code) and prints the same
+ * tables as `npm run bench:top -- <file>`. Options: --items N, --single,
  * --connections N, --duration S, --top N, --interval µs (sampling interval, default V8's 1000), --label text.
  */
-import { existsSync, statSync } from 'node:fs';
+import { readdirSync, renameSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ensureBuild } from '../scripts/cluster.js';
@@ -42,7 +43,10 @@ ensureBuild(root, 'auto', undefined, (l) => console.log(l));
 const outDir = path.join(root, 'bench', 'results');
 await mkdir(outDir, { recursive: true });
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-const name = `profile-${label}-${stamp}.cpuprofile`;
+const name = `profile-${label}-${stamp}`;
+// V8 writes one profile per thread (the audit writer is a worker thread): a folder of its own, renamed after exit
+const profDir = path.join(outDir, `${name}.tmp`);
+await mkdir(profDir, { recursive: true });
 
 const server = await startProcess({
   label: 'profiled-server',
@@ -50,9 +54,7 @@ const server = await startProcess({
   args: [
     '--cpu-prof',
     '--cpu-prof-dir',
-    path.relative(root, outDir) || '.',
-    '--cpu-prof-name',
-    name,
+    path.relative(root, profDir),
     ...(interval ? ['--cpu-prof-interval', interval] : []),
     'dist/src/server.js',
   ],
@@ -70,6 +72,19 @@ try {
 } finally {
   await server.stop(30_000);
 }
-const file = path.join(outDir, name);
-if (!existsSync(file) || statSync(file).size === 0) throw new Error(`no profile was written to bench/results/${name}`);
-console.log(`\n${formatTop(readProfile(file), top, `### bench/results/${name}`)}`);
+// CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: thread 0 is the main thread
+const written = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
+if (written.length === 0) throw new Error(`no profile was written to ${path.relative(root, profDir)}`);
+const threadOf = (f: string) => Number(f.split('.').at(-3));
+const files: string[] = [];
+for (const f of written.sort((a, b) => threadOf(a) - threadOf(b))) {
+  const thread = threadOf(f);
+  const dest = path.join(outDir, thread === 0 ? `${name}.cpuprofile` : `${name}-thread${thread}.cpuprofile`);
+  renameSync(path.join(profDir, f), dest);
+  files.push(dest);
+}
+rmSync(profDir, { recursive: true, force: true });
+for (const file of files) {
+  const rel = path.relative(root, file);
+  console.log(`\n${formatTop(readProfile(file), file === files[0] ? top : 10, `### ${rel}${file === files[0] ? ' (main thread)' : ' (worker thread)'}`)}`);
+}
