@@ -10,6 +10,9 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // onnxruntime-node and better-sqlite3 are native addons: separate processes keep them apart cleanly.
     pool: 'forks',
+    // One file at a time: the process, cluster and load tests measure behaviour under load on 2 cores, and files
+    // running beside them would only add noise (the whole suite is also faster this way here).
+    fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 120_000,
   },
