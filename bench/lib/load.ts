@@ -4,7 +4,7 @@
  */
 import autocannon from 'autocannon';
 import type { LoanApplication } from '../../src/model/application.js';
-import { applications } from '../../test/helpers/applications.js';
+import { applications, sampleApplication } from '../../test/helpers/applications.js';
 
 export const SINGLE_QUERY =
   'mutation($i: LoanApplicationInput!){ scoreApplication(input:$i){ __typename ... on Decision { id outcome probabilityOfDefault } } }';
@@ -13,20 +13,7 @@ export const SINGLE_QUERY =
 export const BULK_QUERY =
   'mutation($inputs: [LoanApplicationInput!]!){ scoreApplications(inputs:$inputs){ __typename ... on Decision { probabilityOfDefault } } }';
 
-export const SINGLE_APPLICATION: LoanApplication = {
-  applicationRef: 'bench-1',
-  annualIncome: 65000,
-  monthlyDebt: 800,
-  loanAmount: 15000,
-  loanTermMonths: 36,
-  loanPurpose: 'DEBT_CONSOLIDATION',
-  creditScore: 710,
-  employmentYears: 5,
-  homeOwnership: 'RENT',
-  openCreditLines: 6,
-  delinquencies2y: 0,
-  revolvingUtilization: 0.35,
-};
+export const SINGLE_APPLICATION: LoanApplication = { ...sampleApplication, applicationRef: 'bench-1' };
 
 export const singleBody = (): string => JSON.stringify({ query: SINGLE_QUERY, variables: { i: SINGLE_APPLICATION } });
 export const bulkBody = (items: number): string => JSON.stringify({ query: BULK_QUERY, variables: { inputs: applications(items) } });

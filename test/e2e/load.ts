@@ -5,23 +5,12 @@
  */
 import autocannon from 'autocannon';
 import { readFileSync } from 'node:fs';
+import { sampleApplication } from '../helpers/applications.js';
 
 export const SCORE_MUTATION =
   'mutation($i: LoanApplicationInput!){ scoreApplication(input:$i){ __typename ... on Decision { id outcome probabilityOfDefault } } }';
 
-export const APPLICATION = {
-  annualIncome: 65000,
-  monthlyDebt: 800,
-  loanAmount: 15000,
-  loanTermMonths: 36,
-  loanPurpose: 'DEBT_CONSOLIDATION',
-  creditScore: 710,
-  employmentYears: 5,
-  homeOwnership: 'RENT',
-  openCreditLines: 6,
-  delinquencies2y: 0,
-  revolvingUtilization: 0.35,
-};
+export const APPLICATION = sampleApplication;
 
 export const SCORE_BODY = JSON.stringify({ query: SCORE_MUTATION, variables: { i: APPLICATION } });
 

@@ -1,5 +1,20 @@
 import type { LoanApplication } from '../../src/model/application.js';
 
+/** An ordinary application (the README's kind): the load tests and the benchmarks send it. */
+export const sampleApplication: LoanApplication = {
+  annualIncome: 65000,
+  monthlyDebt: 800,
+  loanAmount: 15000,
+  loanTermMonths: 36,
+  loanPurpose: 'DEBT_CONSOLIDATION',
+  creditScore: 710,
+  employmentYears: 5,
+  homeOwnership: 'RENT',
+  openCreditLines: 6,
+  delinquencies2y: 0,
+  revolvingUtilization: 0.35,
+};
+
 export const goodApplication: LoanApplication = {
   applicationRef: 'good-1',
   annualIncome: 120_000,
