@@ -1,19 +1,11 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { ConfigError, parseConfig } from '../src/config.js';
 import { KeyVerifier, sha256Hex } from '../src/http/auth.js';
 import { goodApplication } from './helpers/applications.js';
-import { post, SCORE_ONE, startTestApp, type TestApp } from './helpers/app.js';
+import { post, SCORE_ONE, startTestAppsClosedAfterAll, type TestApp } from './helpers/app.js';
 import { ADMIN_KEY, KEY_ENV, OTHER_KEY, PARTNER_KEY, sha256, startLoggedApp } from './helpers/ops.js';
 
-const apps: { close: () => Promise<void> }[] = [];
-async function app(env: Record<string, string> = {}) {
-  const started = await startTestApp(env);
-  apps.push(started);
-  return started;
-}
-afterAll(async () => {
-  await Promise.all(apps.map((a) => a.close()));
-});
+const app = startTestAppsClosedAfterAll();
 
 const score = (a: TestApp, headers: Record<string, string> = {}) => post(a, { query: SCORE_ONE, variables: { input: goodApplication } }, headers);
 
@@ -98,7 +90,7 @@ describe('partner keys', () => {
 
   it('puts the key id in the context (caller) and the request log, never the key', async () => {
     const logged = await startLoggedApp({ ...KEY_ENV });
-    apps.push(logged);
+    onTestFinished(() => logged.close());
     const { status } = await score(logged as unknown as TestApp, { 'x-api-key': OTHER_KEY });
     expect(status).toBe(200);
     const line = logged.lines().find((l) => l.msg === 'request' && l.path === '/graphql');

@@ -1,17 +1,9 @@
 import { getIntrospectionQuery } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applications, goodApplication } from './helpers/applications.js';
-import { GRAPHQL_RESPONSE, post, SCORE_MANY, SCORE_ONE, startTestApp, type TestApp } from './helpers/app.js';
+import { GRAPHQL_RESPONSE, post, SCORE_MANY, SCORE_ONE, startTestAppsClosedAfterAll, type TestApp } from './helpers/app.js';
 
-const apps: TestApp[] = [];
-async function app(env: Record<string, string> = {}) {
-  const started = await startTestApp(env);
-  apps.push(started);
-  return started;
-}
-afterAll(async () => {
-  await Promise.all(apps.map((a) => a.close()));
-});
+const app = startTestAppsClosedAfterAll();
 
 const ACCEPTS = [GRAPHQL_RESPONSE, 'application/json'];
 

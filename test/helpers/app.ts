@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 import { parseConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createApp } from '../../src/yoga.js';
@@ -17,6 +18,19 @@ export async function startTestApp(env: Record<string, string> = {}) {
 }
 
 export type TestApp = Awaited<ReturnType<typeof startTestApp>>;
+
+/** For a test file that starts several apps: returns startTestApp, and closes every app it started after the file. */
+export function startTestAppsClosedAfterAll(): (env?: Record<string, string>) => Promise<TestApp> {
+  const started: TestApp[] = [];
+  afterAll(async () => {
+    await Promise.all(started.map((a) => a.close()));
+  });
+  return async (env = {}) => {
+    const app = await startTestApp(env);
+    started.push(app);
+    return app;
+  };
+}
 
 export const GRAPHQL_RESPONSE = 'application/graphql-response+json';
 
