@@ -1,5 +1,5 @@
 import { getIntrospectionQuery } from 'graphql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { applications, goodApplication } from './helpers/applications.js';
 import { GRAPHQL_RESPONSE, post, SCORE_MANY, SCORE_ONE, startTestAppsClosedAfterAll, type TestApp } from './helpers/app.js';
 
