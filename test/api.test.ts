@@ -261,10 +261,14 @@ describe('health and readiness', () => {
     const { createApp } = await import('../src/yoga.js');
     const { createLogger } = await import('../src/logger.js');
     const cold = createApp(app.config, createLogger('silent'));
-    expect((await cold.yoga.fetch('http://yoga/ready')).status).toBe(503);
-    expect((await cold.yoga.fetch('http://yoga/health')).status).toBe(200);
-    const refused = await post(cold as unknown as TestApp, { query: SCORE_ONE, variables: { input: goodApplication } });
-    expect(refused.status).toBe(503);
-    expect(refused.json.errors[0].message).toMatch(/loading/);
+    try {
+      expect((await cold.yoga.fetch('http://yoga/ready')).status).toBe(503);
+      expect((await cold.yoga.fetch('http://yoga/health')).status).toBe(200);
+      const refused = await post(cold as unknown as TestApp, { query: SCORE_ONE, variables: { input: goodApplication } });
+      expect(refused.status).toBe(503);
+      expect(refused.json.errors[0].message).toMatch(/loading/);
+    } finally {
+      await cold.close();
+    }
   });
 });
