@@ -14,16 +14,11 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { APP_ROOT } from '../src/config.js';
 
-/** The repository root: the nearest folder above this file that holds package.json (works from scripts/ and dist/scripts/). */
+/** The repository root (works from scripts/ and dist/scripts/): the project folder the service itself resolves. */
 export function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'deploy'))) return dir;
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('cannot find the repository root (package.json + deploy/) above scripts/nginx-config.ts');
-    dir = parent;
-  }
+  return APP_ROOT;
 }
 
 export const TEMPLATE_RELATIVE_PATH = 'deploy/nginx.conf.template';

@@ -7,6 +7,7 @@ import type { Logger } from './logger.js';
 import { AuditStore } from './audit/audit-store.js';
 import { authenticate, KeyVerifier, useApiKeys } from './http/auth.js';
 import { corsOptions, useProductionPlugins } from './http/hardening.js';
+import { jsonErrorResponse } from './http/errors.js';
 import { useBodyLimit } from './http/limits.js';
 import { noteErrorCode, requestRecord, useRequestLog } from './http/request-log.js';
 import { createMetrics } from './metrics.js';
@@ -76,13 +77,6 @@ export interface AppState {
   refusing: boolean;
 }
 
-function jsonError(status: number, code: string, message: string, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify({ errors: [{ message, extensions: { code } }] }), {
-    status,
-    headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
-  });
-}
-
 /** Refuses GraphQL work until the model is warm, and during shutdown, so a proxy can retry elsewhere. */
 function useServingGate(state: AppState): Plugin {
   return {
@@ -90,9 +84,9 @@ function useServingGate(state: AppState): Plugin {
       if (url.pathname !== '/graphql') return;
       if (state.refusing || !state.model) noteErrorCode(request, 'SERVICE_UNAVAILABLE');
       if (state.refusing) {
-        endResponse(jsonError(503, 'SERVICE_UNAVAILABLE', 'This replica is shutting down; retry', { connection: 'close' }));
+        endResponse(jsonErrorResponse(503, 'SERVICE_UNAVAILABLE', 'This replica is shutting down; retry', { connection: 'close' }));
       } else if (!state.model) {
-        endResponse(jsonError(503, 'SERVICE_UNAVAILABLE', 'The model is still loading; retry shortly'));
+        endResponse(jsonErrorResponse(503, 'SERVICE_UNAVAILABLE', 'The model is still loading; retry shortly'));
       }
     },
   };

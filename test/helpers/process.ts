@@ -3,8 +3,9 @@ import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { APP_ROOT } from '../../src/config.js';
 
-export const ROOT = new URL('../..', import.meta.url).pathname;
+export const ROOT = APP_ROOT;
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
