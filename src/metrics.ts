@@ -173,13 +173,14 @@ export type Metrics = ReturnType<typeof createMetrics>;
 
 const WRAPPED = Symbol.for('loan-api.decision-metrics');
 
-/** What a Mutation field's result must look like to count as a decision. */
+/** What a Mutation field's result must look like to count as a decision made (an idempotent replay is not one). */
 function isDecision(value: unknown): value is { outcome: string; modelVersion: string } {
   return (
     typeof value === 'object' &&
     value !== null &&
     typeof (value as { outcome?: unknown }).outcome === 'string' &&
-    typeof (value as { modelVersion?: unknown }).modelVersion === 'string'
+    typeof (value as { modelVersion?: unknown }).modelVersion === 'string' &&
+    (value as { replayed?: unknown }).replayed !== true
   );
 }
 

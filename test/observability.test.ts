@@ -78,6 +78,11 @@ describe('/metrics', () => {
     // an invalid application is not a decision
     await post(as(app), { query: SCORE_ONE, variables: { input: { ...goodApplication, annualIncome: -1 } } });
     expect(metricSum(await scrape(app), 'loan_api_decisions_total')).toBe(metricSum(after, 'loan_api_decisions_total'));
+    // an idempotent repeat returns the decision made earlier: one decision, counted once
+    const keyed = `mutation($input: LoanApplicationInput!) { scoreApplication(input: $input, idempotencyKey: "metrics-replay") { __typename } }`;
+    await post(as(app), { query: keyed, variables: { input: goodApplication } });
+    await post(as(app), { query: keyed, variables: { input: goodApplication } });
+    expect(metricSum(await scrape(app), 'loan_api_decisions_total')).toBe(metricSum(after, 'loan_api_decisions_total') + 1);
     expect(after.get(`loan_api_model_info{model_version="${VERSION}",sha256="${app.state.model!.sha256}"}`)).toBe(1);
   });
 

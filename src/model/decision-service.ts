@@ -99,13 +99,13 @@ export class DecisionService {
       caller: options.caller ?? null,
     });
     if (recorded.kind === 'stored') return { kind: 'decision', ...decision };
-    if (recorded.kind === 'replayed') return { kind: 'decision', ...recorded.decision };
+    if (recorded.kind === 'replayed') return { kind: 'decision', replayed: true, ...recorded.decision };
     throw new IdempotencyKeyReusedError(key!);
   }
 
   private replay(key: string, hash: string, earlier: { decision: Decision; inputHash: string }): DecisionResult {
     if (earlier.inputHash !== hash) throw new IdempotencyKeyReusedError(key);
-    return { kind: 'decision', ...earlier.decision };
+    return { kind: 'decision', replayed: true, ...earlier.decision };
   }
 
   getDecision(id: string): Decision | undefined {

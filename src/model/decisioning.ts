@@ -49,7 +49,10 @@ export interface InvalidApplication {
   fieldErrors: FieldError[];
 }
 
-export type DecisionResult = ({ kind: 'decision' } & Decision) | ({ kind: 'invalid' } & InvalidApplication);
+/** `replayed`: an idempotent repeat answered with the decision made earlier (no new decision). */
+export type DecisionResult =
+  | ({ kind: 'decision'; replayed?: true } & Decision)
+  | ({ kind: 'invalid' } & InvalidApplication);
 
 export interface ThresholdOverrides {
   approve?: number;
