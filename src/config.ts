@@ -86,11 +86,25 @@ const envSchema = z
     ADMIN_KEY_SHA256: z.string().toLowerCase().regex(SHA256_HEX, 'must be 64 hex digits (the SHA-256 of the admin key)').optional(),
     CORS_ORIGINS: origins.optional(),
     INTROSPECTION: bool.default(true),
+    METRICS_PORT: int(1, 65535).default(9464),
+    METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+    SERVER_REQUEST_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
+    MAX_CONNECTIONS: int(1, 1_000_000).default(1_024),
+    RATE_LIMIT_PER_SECOND: int(0, 10_000_000).default(0),
+    RATE_LIMIT_WINDOW_SECONDS: int(1, 3_600).default(10),
   })
   .refine(
     (e) => e.APPROVE_THRESHOLD === undefined || e.DECLINE_THRESHOLD === undefined || e.APPROVE_THRESHOLD <= e.DECLINE_THRESHOLD,
     { message: 'APPROVE_THRESHOLD must not exceed DECLINE_THRESHOLD', path: ['APPROVE_THRESHOLD'] },
   )
+  .refine((e) => e.SERVER_REQUEST_TIMEOUT_MS > e.REQUEST_TIMEOUT_MS, {
+    message: 'SERVER_REQUEST_TIMEOUT_MS must exceed REQUEST_TIMEOUT_MS, or the socket is cut before the 504 is sent',
+    path: ['SERVER_REQUEST_TIMEOUT_MS'],
+  })
+  .refine((e) => e.RATE_LIMIT_PER_SECOND === 0 || e.RATE_LIMIT_PER_SECOND * e.RATE_LIMIT_WINDOW_SECONDS >= e.BULK_MAX_ITEMS, {
+    message: 'RATE_LIMIT_PER_SECOND × RATE_LIMIT_WINDOW_SECONDS must be at least BULK_MAX_ITEMS, or a full request could never pass',
+    path: ['RATE_LIMIT_PER_SECOND'],
+  })
   .refine((e) => e.BATCH_MAX_PENDING >= e.BULK_MAX_ITEMS, {
     message: 'BATCH_MAX_PENDING must be at least BULK_MAX_ITEMS, or a full scoreApplications could never be admitted',
     path: ['BATCH_MAX_PENDING'],
@@ -131,6 +145,14 @@ function toConfig(env: z.output<typeof envSchema>) {
       corsOrigins: env.CORS_ORIGINS ?? [],
       /** serve schema introspection (off in production hides the schema; GraphiQL needs it) */
       introspection: env.INTROSPECTION,
+      /** the port of `/metrics`, never the public one; bound to `metricsHost` */
+      metricsPort: env.METRICS_PORT,
+      /** @default "127.0.0.1" (a scraper on the same host); 0.0.0.0 for one on the container network */
+      metricsHost: env.METRICS_HOST,
+      /** Node's whole-request timeout (a slow client's socket is closed after it); above requestTimeoutMs */
+      serverRequestTimeoutMs: env.SERVER_REQUEST_TIMEOUT_MS,
+      /** open connections one replica accepts at most; beyond, new ones are closed at once */
+      maxConnections: env.MAX_CONNECTIONS,
     },
     /** partner and admin keys; only SHA-256 hashes are kept */
     auth: {
@@ -171,7 +193,12 @@ function toConfig(env: z.output<typeof envSchema>) {
       scope: env.BATCH_SCOPE,
     },
     limits: {
+      /** applications one HTTP request may ask for, over all its operations, fields and aliases */
       bulkMaxItems: env.BULK_MAX_ITEMS,
+      /** applications per second per partner key, counted per replica; 0 = off */
+      ratePerSecond: env.RATE_LIMIT_PER_SECOND,
+      /** the rate is counted over fixed windows of this many seconds (burst = rate × window) */
+      rateWindowSeconds: env.RATE_LIMIT_WINDOW_SECONDS,
       /** applications queued or being scored at most; beyond, requests fail fast with SERVICE_OVERLOADED (503) */
       batchMaxPending: env.BATCH_MAX_PENDING,
     },

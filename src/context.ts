@@ -1,13 +1,12 @@
-import type DataLoader from 'dataloader';
 import type { Config } from './config.js';
-import type { LoanApplication } from './model/application.js';
-import type { DecisionService } from './model/decision-service.js';
-import type { ScoredApplication, ScoringModel } from './model/scoring-model.js';
+import type { ScoringLoader } from './model/batcher.js';
+import type { DecisionService, ReadScope } from './model/decision-service.js';
+import type { ScoringModel } from './model/scoring-model.js';
 
 /** What every resolver can reach. The model can change (hot swap), so it is read through a getter. */
 export interface Context {
   config: Config;
-  loader: DataLoader<LoanApplication, ScoredApplication>;
+  loader: ScoringLoader;
   currentModel: () => ScoringModel;
   decisions: DecisionService;
   /** the partner whose `x-api-key` authenticated this request; null without a valid key (or with none configured) */
@@ -16,6 +15,10 @@ export interface Context {
   requestId: string;
   /** the request carried the admin key (`x-admin-key`) */
   isAdmin: boolean;
+  /** which decisions this request may read: all (no keys configured, or the admin key), its partner's own, or none */
+  readScope: ReadScope;
+  /** aborts at the request's deadline: resolvers start no new work after it */
+  signal: AbortSignal;
   /** loads, validates and atomically swaps in a model directory (default: the configured one); admin only */
   reloadModel: (dir?: string) => Promise<ScoringModel>;
   /** counts a decision in the decisions-by-outcome metric (done for Mutation results already: see src/metrics.ts) */
@@ -23,6 +26,6 @@ export interface Context {
 }
 
 /** The per-request part of the context (built by createApp for each request). */
-export type RequestContextFields = 'caller' | 'requestId' | 'isAdmin';
+export type RequestContextFields = 'caller' | 'requestId' | 'isAdmin' | 'readScope' | 'signal';
 /** The part of the context every request shares. */
 export type SharedContext = Omit<Context, RequestContextFields>;

@@ -1,3 +1,4 @@
+import { createServer, type Server } from 'node:http';
 import { usePrometheus, createCounter, createHistogram } from '@graphql-yoga/plugin-prometheus';
 import { isObjectType, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
@@ -7,17 +8,34 @@ import type { BatchReport } from './model/batcher.js';
 import type { ScoringModel } from './model/scoring-model.js';
 
 /** Paths worth a label of their own; anything else is counted as "other" (bounded label values). */
-const KNOWN_PATHS = new Set(['/graphql', '/health', '/ready', '/metrics']);
+const KNOWN_PATHS = new Set(['/graphql', '/health', '/ready']);
 
 const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export const versionOf = (model: ScoringModel): string => `${model.manifest.name}-${model.manifest.version}`;
 
 /**
- * The service's Prometheus metrics, in a registry of its own (one per app), served on `/metrics` by
- * `@graphql-yoga/plugin-prometheus`. Label values are bounded: no operation names, URLs or client-chosen strings.
+ * `GET /metrics` on a listener of its own (METRICS_PORT): nothing on the public port can reach it, however a path is
+ * spelled (nginx takes `\` as a character; Node's URL parser takes it for `/`).
  */
-export function createMetrics(options: { queueDepth: () => number }) {
+export function metricsListener(registry: Registry): Server {
+  return createServer((request, response) => {
+    if (request.method !== 'GET' || new URL(request.url ?? '/', 'http://metrics').pathname !== '/metrics') {
+      response.writeHead(404).end();
+      return;
+    }
+    registry.metrics().then(
+      (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      () => response.writeHead(500).end(),
+    );
+  });
+}
+
+/**
+ * The service's Prometheus metrics, in a registry of its own (one per app), collected by
+ * `@graphql-yoga/plugin-prometheus` and served by `metricsListener`. Label values are bounded: no operation names, URLs or client-chosen strings.
+ */
+export function createMetrics(options: { queueDepth: () => number; operationsRunning: () => number }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
@@ -75,6 +93,14 @@ export function createMetrics(options: { queueDepth: () => number }) {
       this.set(options.queueDepth());
     },
   });
+  new Gauge({
+    name: 'loan_api_operations_running',
+    help: 'GraphQL operations executing now, those already answered REQUEST_TIMEOUT (504) included',
+    registers: [registry],
+    collect() {
+      this.set(options.operationsRunning());
+    },
+  });
   const decisions = new Counter({
     name: 'loan_api_decisions_total',
     help: 'Decisions made, by outcome and the model version that scored them',
@@ -97,7 +123,8 @@ export function createMetrics(options: { queueDepth: () => number }) {
   const operationType = (params: { operationType?: string }) => ({ operationType: params.operationType ?? 'unknown' });
   const prometheus = usePrometheus({
     registry,
-    endpoint: '/metrics',
+    // served on METRICS_PORT by metricsListener, never on the public port
+    endpoint: false,
     skipIntrospection: true,
     metrics: {
       graphql_envelop_request: createCounter({

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import { ConfigError, parseConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
+import { metricsListener } from './metrics.js';
 import { createApp, type App } from './yoga.js';
 
 let config: Config;
@@ -20,10 +21,28 @@ try {
   logger.fatal({ err: error }, 'cannot start');
   process.exit(1);
 }
-const server = createServer(app.yoga);
+const server = createServer(
+  {
+    // a request (headers and body) must arrive within this, or its socket is closed (408): no slow-loris holds a socket
+    requestTimeout: config.http.serverRequestTimeoutMs,
+    headersTimeout: config.http.serverRequestTimeoutMs,
+    // how often Node checks those timeouts (its default, 30 s, would let a request live up to twice the limit)
+    connectionsCheckingInterval: 1_000,
+  },
+  app.yoga,
+);
 // Above nginx's upstream keepalive_timeout (60 s), so the proxy, not Node, closes idle connections.
 server.keepAliveTimeout = 65_000;
-server.headersTimeout = 66_000;
+// Beyond this many open sockets, new connections are closed at once rather than starving the event loop.
+server.maxConnections = config.http.maxConnections;
+
+const metricsServer = metricsListener(app.metrics.registry);
+metricsServer.on('error', (error: NodeJS.ErrnoException) => {
+  const hint = error.code === 'EADDRINUSE' ? `: port ${config.http.metricsPort} is in use (set METRICS_PORT to another one)` : '';
+  logger.fatal({ err: error }, `cannot listen for metrics${hint}`);
+  process.exit(1);
+});
+metricsServer.listen(config.http.metricsPort, config.http.metricsHost);
 
 server.on('error', (error: NodeJS.ErrnoException) => {
   const hint = error.code === 'EADDRINUSE' ? `: port ${config.http.port} is in use (set PORT to another one)` : '';
@@ -32,7 +51,10 @@ server.on('error', (error: NodeJS.ErrnoException) => {
 });
 
 server.listen(config.http.port, config.http.host, () => {
-  logger.info({ port: config.http.port, host: config.http.host, replica: config.http.replicaId }, 'listening');
+  logger.info(
+    { port: config.http.port, host: config.http.host, metricsPort: config.http.metricsPort, replica: config.http.replicaId },
+    'listening',
+  );
 });
 
 app.loadModel().catch((error: unknown) => {
@@ -55,6 +77,7 @@ function shutdown(signal: string) {
   force.unref();
   setTimeout(() => {
     app.state.refusing = true;
+    metricsServer.close();
     server.close(() => {
       // Every answered decision is already committed; closing checkpoints the audit database and stops its writer.
       app.close().then(

@@ -5,7 +5,9 @@ import type { Config } from './config.js';
 import type { Context, SharedContext } from './context.js';
 import type { Logger } from './logger.js';
 import { AuditStore } from './audit/audit-store.js';
-import { authenticate, KeyVerifier, useApiKeys } from './http/auth.js';
+import { API_KEY_HEADER, authenticate, KeyVerifier, useApiKeys } from './http/auth.js';
+import { useApplicationBudget } from './http/budget.js';
+import { createRequestDeadline } from './http/deadline.js';
 import { corsOptions, useProductionPlugins } from './http/hardening.js';
 import { jsonErrorResponse } from './http/errors.js';
 import { useBodyLimit } from './http/limits.js';
@@ -135,7 +137,8 @@ export function createApp(config: Config, logger: Logger) {
     if (!state.model) throw new Error('model not loaded');
     return state.model;
   };
-  const metrics = createMetrics({ queueDepth: () => batcher.pending() });
+  const deadline = createRequestDeadline(config.http.requestTimeoutMs);
+  const metrics = createMetrics({ queueDepth: () => batcher.pending(), operationsRunning: () => deadline.running.count });
   const batcherOptions = { ...config.batching, maxPending: config.limits.batchMaxPending, onBatch: metrics.onBatch };
   const batcher = createScoringBatcher(currentModel, batcherOptions);
   const reloader = createModelReloader(state, config, logger, { onServing: metrics.modelServing, onReload: metrics.modelReload });
@@ -164,11 +167,16 @@ export function createApp(config: Config, logger: Logger) {
   const yoga = createYoga({
     schema,
     // per request: the shared part, plus who is calling and the request id
-    context: ({ request }): Context => ({
-      ...contextFor(),
-      ...authenticate(verifier, request),
-      requestId: requestRecord(request)?.id ?? 'unknown',
-    }),
+    context: ({ request }): Context => {
+      const auth = authenticate(verifier, request);
+      return {
+        ...contextFor(),
+        ...auth,
+        readScope: !verifier.enforcing || auth.isAdmin ? 'all' : auth.caller ? { keyId: auth.caller.keyId } : 'none',
+        requestId: requestRecord(request)?.id ?? 'unknown',
+        signal: deadline.signalOf(request),
+      };
+    },
     graphqlEndpoint: '/graphql',
     landingPage: false,
     logging: logger,
@@ -194,7 +202,14 @@ export function createApp(config: Config, logger: Logger) {
       useServingGate(state),
       ...(config.http.graphqlJit ? [useGraphQlJit(), useRequestErrorStatus()] : []),
       useApiKeys(verifier, config.auth),
-      ...useProductionPlugins(config),
+      useApplicationBudget({
+        maxItems: config.limits.bulkMaxItems,
+        maxTokens: config.query.maxTokens,
+        ratePerSecond: config.limits.ratePerSecond,
+        rateWindowSeconds: config.limits.rateWindowSeconds,
+        partnerOf: (request) => verifier.caller(request.headers.get(API_KEY_HEADER))?.keyId ?? null,
+      }),
+      ...useProductionPlugins(config, deadline.plugin),
     ],
   });
 

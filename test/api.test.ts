@@ -145,9 +145,12 @@ describe('scoreApplications', () => {
     }
   });
 
-  it('refuses a request over the cap with BATCH_TOO_LARGE', async () => {
-    const { json } = await post(app, { query: SCORE_MANY, variables: { inputs: applications(251) } });
-    expect(json.data).toBeNull();
+  it('refuses a request over the cap with BATCH_TOO_LARGE (413) before anything is scored', async () => {
+    const runs = app.state.model!.runCount;
+    const { status, json } = await post(app, { query: SCORE_MANY, variables: { inputs: applications(251) } });
+    expect(status).toBe(413);
+    expect(json.data).toBeUndefined();
+    expect(app.state.model!.runCount).toBe(runs);
     expect(json.errors[0].extensions.code).toBe('BATCH_TOO_LARGE');
     expect(json.errors[0].message).toContain('251');
     expect(json.errors[0].message).toContain('250');

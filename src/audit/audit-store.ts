@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import type { Decision } from '../model/decisioning.js';
 import type { RowOutcome, WriteReply, WriteRequest } from './audit-writer.js';
-import { decisionFromRow, openAuditDatabase, type AuditSync, type DecisionRow, type RowValues } from './database.js';
+import { BY_CALLER_KEY_SQL, decisionFromRow, openAuditDatabase, type AuditSync, type DecisionRow, type RowValues } from './database.js';
 
 export type { AuditSync };
 
@@ -101,7 +101,7 @@ export class AuditStore {
   private seq = 0;
   private failure: Error | undefined;
   private readonly byId: Database.Statement<[string], DecisionRow>;
-  private readonly byKey: Database.Statement<[string], DecisionRow>;
+  private readonly byCallerKey: Database.Statement<[string | null, string], DecisionRow>;
   /** transactions committed so far (tests, metrics) */
   transactions = 0;
 
@@ -112,7 +112,7 @@ export class AuditStore {
     // Opening here first creates the schema and reports a bad path or a corrupt file at start-up, synchronously.
     this.db = openAuditDatabase(file, sync);
     this.byId = this.db.prepare('SELECT * FROM decisions WHERE id = ?');
-    this.byKey = this.db.prepare('SELECT * FROM decisions WHERE idempotency_key = ?');
+    this.byCallerKey = this.db.prepare(BY_CALLER_KEY_SQL);
     this.writer = startWriter(file, sync);
     this.writer.on('message', (reply: WriteReply) => this.settle(reply));
     this.writer.on('error', (error) => this.fail(error));
@@ -172,14 +172,15 @@ export class AuditStore {
     this.queued = [];
   }
 
-  getDecision(id: string): Decision | undefined {
+  /** A decision and the partner key id it was made for (null: made without keys configured). */
+  getDecision(id: string): { decision: Decision; caller: string | null } | undefined {
     const row = this.byId.get(id);
-    return row && decisionFromRow(row);
+    return row && { decision: decisionFromRow(row), caller: row.caller };
   }
 
-  /** The decision already made under a key, with the hash of the input it was made for. */
-  findByKey(key: string): { decision: Decision; inputHash: string } | undefined {
-    const row = this.byKey.get(key);
+  /** The decision a caller already made under a key, with the hash of the input it was made for. */
+  findByKey(caller: string | null, key: string): { decision: Decision; inputHash: string } | undefined {
+    const row = this.byCallerKey.get(caller, key);
     // A row stored under a key always has its input hash.
     return row && { decision: decisionFromRow(row), inputHash: row.input_hash! };
   }

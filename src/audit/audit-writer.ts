@@ -1,10 +1,10 @@
 /**
  * The audit trail's writer thread. SQLite's inserts and fsyncs are synchronous: here they run beside the event loop
  * instead of blocking it. Each message is one batch of rows, written in one transaction; the reply says, per row,
- * whether it was stored or whether its idempotency key was already taken (and by which decision).
+ * whether it was stored or whether its caller's idempotency key was already taken (and by which decision).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { INSERT_SQL, openAuditDatabase, type AuditSync, type DecisionRow, type RowValues } from './database.js';
+import { BY_CALLER_KEY_SQL, INSERT_SQL, openAuditDatabase, type AuditSync, type DecisionRow, type RowValues } from './database.js';
 
 export interface WriteRequest {
   seq: number;
@@ -18,13 +18,13 @@ export type WriteReply = { seq: number; outcomes: RowOutcome[] } | { seq: number
 const { file, sync } = workerData as { file: string; sync: AuditSync };
 const db = openAuditDatabase(file, sync);
 const insert = db.prepare<RowValues>(INSERT_SQL);
-const byKey = db.prepare<[string], DecisionRow>('SELECT * FROM decisions WHERE idempotency_key = ?');
+const byCallerKey = db.prepare<[string | null, string], DecisionRow>(BY_CALLER_KEY_SQL);
 
 const writeBatch = db.transaction((rows: RowValues[]): RowOutcome[] =>
   rows.map((row) => {
     if (insert.run(...row).changes === 1) return { kind: 'stored' };
-    // Another request (here or on another replica) committed this key first: its decision is the one made.
-    return { kind: 'key-taken', existing: byKey.get(row[2]!)! };
+    // Another request of this caller (here or on another replica) committed this key first: its decision stands.
+    return { kind: 'key-taken', existing: byCallerKey.get(row[17], row[2]!)! };
   }),
 );
 

@@ -5,11 +5,11 @@ import type { Decision } from '../model/decisioning.js';
 
 export type AuditSync = 'full' | 'normal';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS decisions (
+/** The decisions table's columns, in table order (the writer's INSERT follows it). */
+const COLUMNS = `
   id               TEXT PRIMARY KEY,
   application_ref  TEXT,
-  idempotency_key  TEXT UNIQUE,
+  idempotency_key  TEXT,
   input_hash       TEXT,
   input_json       TEXT NOT NULL,
   features_json    TEXT NOT NULL,
@@ -24,9 +24,21 @@ CREATE TABLE IF NOT EXISTS decisions (
   decided_at       TEXT NOT NULL,
   received_at      TEXT NOT NULL,
   latency_ms       REAL NOT NULL,
-  caller           TEXT
-);
-`;
+  caller           TEXT`;
+
+/**
+ * An idempotency key belongs to the partner that sent it: unique per (caller, key), never across partners. Without
+ * keys configured every caller is null, one scope, as before.
+ */
+const CALLER_KEY_INDEX = `
+CREATE UNIQUE INDEX IF NOT EXISTS decisions_caller_idempotency_key
+  ON decisions (ifnull(caller, ''), idempotency_key) WHERE idempotency_key IS NOT NULL`;
+
+/**
+ * `PRAGMA user_version` of the current layout. 0: the first layout, whose `idempotency_key` was unique across all
+ * callers (one partner could read or block another's key); 1: unique per caller.
+ */
+export const AUDIT_SCHEMA_VERSION = 1;
 
 /** The columns of one row, in table order, as the writer inserts them. */
 export type RowValues = [
@@ -55,7 +67,10 @@ export const INSERT_SQL = `
     score, outcome, reasons_json, policy_hits_json, model_version, model_sha256, policy_version, decided_at,
     received_at, latency_ms, caller)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-  ON CONFLICT (idempotency_key) DO NOTHING`;
+  ON CONFLICT DO NOTHING`;
+
+/** The decision a caller made earlier under an idempotency key (served by decisions_caller_idempotency_key). */
+export const BY_CALLER_KEY_SQL = `SELECT * FROM decisions WHERE ifnull(caller, '') = ifnull(?, '') AND idempotency_key = ?`;
 
 export interface DecisionRow {
   id: string;
@@ -69,6 +84,7 @@ export interface DecisionRow {
   model_version: string;
   policy_version: string;
   decided_at: string;
+  caller: string | null;
 }
 
 export function decisionFromRow(row: DecisionRow): Decision {
@@ -94,6 +110,36 @@ export function openAuditDatabase(file: string, sync: AuditSync): Database.Datab
   db.pragma('busy_timeout = 10000');
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
-  db.exec(SCHEMA);
+  migrate(db);
   return db;
+}
+
+/**
+ * Brings the file to AUDIT_SCHEMA_VERSION in one IMMEDIATE transaction (replicas starting together take turns; the
+ * first migrates, the others find it done). Rows are copied, never dropped.
+ */
+function migrate(db: Database.Database): void {
+  const version = () => db.pragma('user_version', { simple: true }) as number;
+  if (version() === AUDIT_SCHEMA_VERSION) return;
+  db.transaction(() => {
+    const current = version();
+    if (current === AUDIT_SCHEMA_VERSION) return;
+    if (current > AUDIT_SCHEMA_VERSION) {
+      throw new Error(`the audit database has schema version ${current}; this release knows up to ${AUDIT_SCHEMA_VERSION}`);
+    }
+    const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'decisions'").get() !== undefined;
+    if (exists) {
+      // SQLite cannot drop a column's UNIQUE constraint in place: rebuild the table with the same columns.
+      db.exec(`CREATE TABLE decisions_v1 (${COLUMNS});
+        INSERT INTO decisions_v1 SELECT id, application_ref, idempotency_key, input_hash, input_json, features_json,
+          probability, score, outcome, reasons_json, policy_hits_json, model_version, model_sha256, policy_version,
+          decided_at, received_at, latency_ms, caller FROM decisions;
+        DROP TABLE decisions;
+        ALTER TABLE decisions_v1 RENAME TO decisions;`);
+    } else {
+      db.exec(`CREATE TABLE decisions (${COLUMNS})`);
+    }
+    db.exec(CALLER_KEY_INDEX);
+    db.pragma(`user_version = ${AUDIT_SCHEMA_VERSION}`);
+  }).immediate();
 }

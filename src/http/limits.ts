@@ -1,11 +1,12 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import type { GraphQLArmorRejectCallback } from '@escape.tech/graphql-armor-types';
-import { GraphQLError, type ExecutionResult } from 'graphql';
+import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.js';
 import { ServiceOverloadedError } from '../model/batcher.js';
+import { RequestTimeoutError } from './deadline.js';
 import { findCause, httpError, jsonErrorResponse } from './errors.js';
-import { noteErrorCode, requestRecord } from './request-log.js';
+import { noteErrorCode } from './request-log.js';
 
 /** The code of every operation refused by a graphql-armor limit; `extensions.limit` says which. */
 export const QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX';
@@ -46,6 +47,24 @@ export function useQueryLimits(query: Config['query'], introspection: boolean): 
         for (const error of (r as { errors?: readonly GraphQLError[] }).errors ?? []) {
           const http = error.extensions?.http as { spec?: boolean } | undefined;
           if (error.extensions?.code === QUERY_TOO_COMPLEX && http) http.spec = false;
+        }
+      }
+    },
+  };
+}
+
+const SUGGESTION = /\s*Did you mean [^]*$/;
+
+/**
+ * With introspection off, no error may teach the schema: "Did you mean …" goes from every message (graphql-armor's
+ * blockFieldSuggestion covers validation only; an unknown enum value in the variables is reported at coercion).
+ */
+export function useNoSuggestions(): Plugin {
+  return {
+    onResultProcess({ result }) {
+      for (const r of Array.isArray(result) ? result : [result]) {
+        for (const error of (r as { errors?: readonly GraphQLError[] }).errors ?? []) {
+          if (SUGGESTION.test(error.message)) error.message = error.message.replace(SUGGESTION, '');
         }
       }
     },
@@ -129,41 +148,8 @@ export function useBodyLimit(maxBytes: number): Plugin {
 }
 
 /**
- * The per-request deadline: an operation still running `timeoutMs` after its HTTP request arrived is answered with
- * REQUEST_TIMEOUT (504). The work already handed to the batcher still finishes (and is counted), it is just not
- * waited for.
- */
-export function useRequestDeadline(timeoutMs: number): Plugin {
-  return {
-    onExecute({ args, executeFn, setExecuteFn }) {
-      const request = (args.contextValue as { request?: Request }).request;
-      const startedAt = (request && requestRecord(request)?.startedAt) ?? performance.now();
-      setExecuteFn((executeArgs) => {
-        const result = executeFn(executeArgs);
-        if (!(result instanceof Promise)) return result;
-        const remaining = Math.max(0, startedAt + timeoutMs - performance.now());
-        let timer: NodeJS.Timeout | undefined;
-        const deadline = new Promise<ExecutionResult>((resolve) => {
-          timer = setTimeout(
-            () =>
-              resolve({
-                errors: [
-                  httpError(504, 'REQUEST_TIMEOUT', `The request did not finish within ${timeoutMs} ms; retry later`, {
-                    extensions: { timeoutMs },
-                  }),
-                ],
-              }),
-            remaining,
-          );
-        });
-        return Promise.race([result, deadline]).finally(() => clearTimeout(timer));
-      });
-    },
-  };
-}
-
-/**
  * Stable codes for execution errors:
+ * - a resolver refused by its request's expired deadline (RequestTimeoutError) answers REQUEST_TIMEOUT (504);
  * - the model layer's typed ServiceOverloadedError becomes SERVICE_OVERLOADED (503, `retry-after: 1`) before Yoga's
  *   error masking would hide it as "Unexpected error." (and log every refusal of an overload as an error);
  * - a request error graphql-js raises without a code (variables that do not coerce: a string where a Float goes, an
@@ -187,6 +173,15 @@ export function useErrorCodes(): Plugin {
           const requestError = !('data' in result) || result.data === undefined;
           let changed = false;
           const errors = result.errors.map((error) => {
+            const timeout = findCause(error, RequestTimeoutError);
+            if (timeout) {
+              changed = true;
+              return withExtensions(error, {
+                code: 'REQUEST_TIMEOUT',
+                timeoutMs: timeout.timeoutMs,
+                http: { status: 504, spec: false },
+              });
+            }
             const overload = findCause(error, ServiceOverloadedError);
             if (overload) {
               changed = true;

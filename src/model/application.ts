@@ -73,6 +73,9 @@ export const NUMBER_RULES: Record<NumericField, NumberRule> = {
 
 export const APPLICATION_REF_MAX_LENGTH = 64;
 
+/** C0 and C1 control characters (NUL, ESC, CR, LF, DEL, …): never part of a reference or a key, nor of a log. */
+export const CONTROL_CHARACTERS = /\p{Cc}/u;
+
 function describeRange(rule: NumberRule): string {
   const fmt = (n: number) => n.toLocaleString('en-US');
   const low = rule.minInclusive ? `at least ${fmt(rule.min)}` : `greater than ${fmt(rule.min)}`;
@@ -101,6 +104,10 @@ export const loanApplicationSchema = z.object({
     .string()
     .max(APPLICATION_REF_MAX_LENGTH, {
       message: `applicationRef must be at most ${APPLICATION_REF_MAX_LENGTH} characters`,
+    })
+    .refine((v) => !CONTROL_CHARACTERS.test(v), {
+      message: 'applicationRef must not contain control characters',
+      params: { code: 'CONTROL_CHARACTER' },
     })
     .nullish(),
   annualIncome: numberSchema('annualIncome'),

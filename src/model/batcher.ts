@@ -58,7 +58,7 @@ export interface BatchStats {
 }
 
 export interface ScoringBatcher {
-  loader: DataLoader<LoanApplication, ScoredApplication>;
+  loader: ScoringLoader;
   /** mutated in place as batches run; read it, don't write it */
   stats: Readonly<BatchStats>;
   /** applications loaded and not yet settled (queued or being scored) */
@@ -79,31 +79,40 @@ function checkOptions(options: Partial<BatcherOptions>): Required<Omit<BatcherOp
   return { maxBatchSize, windowMs, maxPending };
 }
 
-/** A DataLoader that admits at most `maxPending` unsettled loads; the rest reject at once. */
-class BoundedLoader extends DataLoader<LoanApplication, ScoredApplication> {
+/**
+ * A DataLoader that admits at most `maxPending` unsettled loads (the rest reject at once), and drops a load whose
+ * signal has aborted by the time its batch is dispatched (it rejects with the signal's reason, unscored).
+ */
+export class ScoringLoader extends DataLoader<LoanApplication, ScoredApplication> {
   #pending = 0;
   readonly #maxPending: number;
   readonly #enqueuedAt: WeakMap<LoanApplication, number>;
+  readonly #signals: WeakMap<LoanApplication, AbortSignal>;
 
   constructor(
     batchLoad: DataLoader.BatchLoadFn<LoanApplication, ScoredApplication>,
     options: DataLoader.Options<LoanApplication, ScoredApplication>,
     maxPending: number,
     enqueuedAt: WeakMap<LoanApplication, number>,
+    signals: WeakMap<LoanApplication, AbortSignal>,
   ) {
     super(batchLoad, options);
     this.#maxPending = maxPending;
     this.#enqueuedAt = enqueuedAt;
+    this.#signals = signals;
   }
 
   get pending(): number {
     return this.#pending;
   }
 
-  override load(key: LoanApplication): Promise<ScoredApplication> {
+  /** Queues one application for the next model run; with `signal`, it is not scored if the signal aborts first. */
+  override load(key: LoanApplication, signal?: AbortSignal): Promise<ScoredApplication> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#pending >= this.#maxPending) return Promise.reject(new ServiceOverloadedError(this.#maxPending));
     this.#pending++;
     this.#enqueuedAt.set(key, performance.now());
+    if (signal) this.#signals.set(key, signal);
     const settle = () => {
       this.#pending--;
     };
@@ -142,6 +151,7 @@ export function createScoringBatcher(
   const { onBatch } = options;
   const stats: BatchStats = { batches: 0, applications: 0, failedApplications: 0, lastBatchSize: 0, largestBatchSize: 0 };
   const enqueuedAt = new WeakMap<LoanApplication, number>();
+  const signals = new WeakMap<LoanApplication, AbortSignal>();
 
   const report = (keys: readonly LoanApplication[], started: number, model: ScoringModel | undefined, failed: number) => {
     if (!onBatch) return;
@@ -160,7 +170,20 @@ export function createScoringBatcher(
     }
   };
 
+  /** Scores the keys whose request is still waiting; those whose signal aborted get its reason, unscored. */
   const batchLoad = async (keys: readonly LoanApplication[]): Promise<Array<ScoredApplication | Error>> => {
+    let dropped: boolean[] | undefined;
+    for (let i = 0; i < keys.length; i++) {
+      if (signals.get(keys[i])?.aborted) (dropped ??= new Array<boolean>(keys.length).fill(false))[i] = true;
+    }
+    if (!dropped) return scoreBatch(keys);
+    const live = keys.filter((_, i) => !dropped[i]);
+    const scored = live.length > 0 ? await scoreBatch(live) : [];
+    let next = 0;
+    return keys.map((key, i) => (dropped[i] ? toError(signals.get(key)!.reason) : scored[next++]));
+  };
+
+  const scoreBatch = async (keys: readonly LoanApplication[]): Promise<Array<ScoredApplication | Error>> => {
     stats.batches++;
     stats.applications += keys.length;
     stats.lastBatchSize = keys.length;
@@ -182,7 +205,7 @@ export function createScoringBatcher(
       }
       stats.failedApplications += keys.length;
       report(keys, started, model, keys.length);
-      const failure = error instanceof Error ? error : new Error(String(error));
+      const failure = toError(error);
       return keys.map(() => failure);
     }
   };
@@ -190,7 +213,7 @@ export function createScoringBatcher(
   const batchScheduleFn =
     windowMs > 0 ? (callback: () => void) => void setTimeout(callback, windowMs) : (callback: () => void) => void setImmediate(callback);
 
-  const loader = new BoundedLoader(batchLoad, { cache: false, maxBatchSize, batchScheduleFn }, maxPending, enqueuedAt);
+  const loader = new ScoringLoader(batchLoad, { cache: false, maxBatchSize, batchScheduleFn }, maxPending, enqueuedAt, signals);
   return { loader, stats, pending: () => loader.pending };
 }
 
@@ -198,6 +221,8 @@ export function createScoringBatcher(
 export function createScoringLoader(
   getModel: () => ScoringModel,
   options: Partial<BatcherOptions> = DEFAULT_BATCHER_OPTIONS,
-): DataLoader<LoanApplication, ScoredApplication> {
+): ScoringLoader {
   return createScoringBatcher(getModel, options).loader;
 }
+
+const toError = (reason: unknown): Error => (reason instanceof Error ? reason : new Error(String(reason)));

@@ -1,8 +1,7 @@
-import type DataLoader from 'dataloader';
 import type { AuditStore } from '../audit/audit-store.js';
-import { validateApplication, type FieldError, type LoanApplication } from './application.js';
+import { CONTROL_CHARACTERS, validateApplication, type FieldError } from './application.js';
 import { decisionFrom, inputHash, type Decision, type DecisionPolicy, type DecisionResult } from './decisioning.js';
-import type { ScoredApplication } from './scoring-model.js';
+import type { ScoringLoader } from './batcher.js';
 
 export const IDEMPOTENCY_KEY_MAX_LENGTH = 200;
 
@@ -16,9 +15,18 @@ export class IdempotencyKeyReusedError extends Error {
 
 export interface DecideOptions {
   idempotencyKey?: string | null;
-  /** the partner key id, recorded in the audit trail */
+  /** the partner key id: recorded in the audit trail, and the scope of the idempotency key */
   caller?: string | null;
+  /** the request's deadline: once aborted, nothing more is validated, queued or scored for it */
+  signal?: AbortSignal;
 }
+
+/**
+ * Who may read which decisions: `all` (no keys configured, or the admin key), `none` (keys configured, no valid key),
+ * or one partner's own decisions.
+ */
+export type ReadScope = 'all' | 'none' | { keyId: string };
+
 
 function invalid(errors: FieldError[]): DecisionResult {
   const fields = [...new Set(errors.map((e) => e.field))];
@@ -40,6 +48,9 @@ function keyErrors(key: string | null | undefined, audit: AuditStore | null): Fi
       },
     ];
   }
+  if (CONTROL_CHARACTERS.test(key)) {
+    return [{ field: 'idempotencyKey', code: 'CONTROL_CHARACTER', message: 'idempotencyKey must not contain control characters' }];
+  }
   if (!audit) {
     return [
       {
@@ -58,7 +69,7 @@ function keyErrors(key: string | null | undefined, audit: AuditStore | null): Fi
  */
 export class DecisionService {
   constructor(
-    private readonly loader: DataLoader<LoanApplication, ScoredApplication>,
+    private readonly loader: ScoringLoader,
     private readonly audit: AuditStore | null,
     private readonly decisionPolicy: DecisionPolicy,
   ) {}
@@ -68,6 +79,7 @@ export class DecisionService {
   }
 
   async decide(input: unknown, options: DecideOptions = {}): Promise<DecisionResult> {
+    options.signal?.throwIfAborted();
     const receivedAt = new Date();
     const started = performance.now();
     const key = options.idempotencyKey ?? null;
@@ -78,12 +90,13 @@ export class DecisionService {
     const application = validation.application;
     // Only a key needs the hash (to tell a replay from a reused key); hashing every application costs ~10 % of bulk.
     const hash = key === null ? null : inputHash(application);
+    const caller = options.caller ?? null;
     if (key !== null) {
-      const earlier = this.audit!.findByKey(key);
+      const earlier = this.audit!.findByKey(caller, key);
       if (earlier) return this.replay(key, hash!, earlier);
     }
 
-    const scored = await this.loader.load(application);
+    const scored = await this.loader.load(application, options.signal);
     const decision = decisionFrom(application, scored, this.decisionPolicy);
     if (!this.audit) return { kind: 'decision', ...decision };
 
@@ -96,7 +109,7 @@ export class DecisionService {
       modelSha256: scored.model.sha256,
       receivedAt,
       latencyMs: performance.now() - started,
-      caller: options.caller ?? null,
+      caller,
     });
     if (recorded.kind === 'stored') return { kind: 'decision', ...decision };
     if (recorded.kind === 'replayed') return { kind: 'decision', replayed: true, ...recorded.decision };
@@ -108,7 +121,11 @@ export class DecisionService {
     return { kind: 'decision', replayed: true, ...earlier.decision };
   }
 
-  getDecision(id: string): Decision | undefined {
-    return this.audit?.getDecision(id);
+  /** A decision within the reader's scope; one outside it is answered exactly as an unknown id. */
+  getDecision(id: string, scope: ReadScope): Decision | undefined {
+    if (scope === 'none') return undefined;
+    const found = this.audit?.getDecision(id);
+    if (!found || (scope !== 'all' && found.caller !== scope.keyId)) return undefined;
+    return found.decision;
   }
 }

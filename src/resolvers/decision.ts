@@ -5,8 +5,10 @@ builder.queryField('decision', (t) =>
   t.field({
     type: Decision,
     nullable: true,
-    description: 'A decision made earlier, by any replica, from the audit trail; null when there is none with this id',
+    description:
+      'A decision made earlier, by any replica, from the audit trail. With partner keys configured, a partner key reads ' +
+      "only its own decisions and the admin key all; null when there is none with this id within the caller's reach",
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, { id }, { decisions }) => decisions.getDecision(String(id)) ?? null,
+    resolve: (_root, { id }, { decisions, readScope }) => decisions.getDecision(String(id), readScope) ?? null,
   }),
 );

@@ -14,9 +14,9 @@ builder.mutationField('scoreApplication', (t) =>
       input: t.arg({ type: LoanApplicationInput, required: true }),
       idempotencyKey: t.arg.string({ required: false }),
     },
-    resolve: async (_root, { input, idempotencyKey }, { decisions, caller }) => {
+    resolve: async (_root, { input, idempotencyKey }, { decisions, caller, signal }) => {
       try {
-        return await decisions.decide(input, { idempotencyKey, caller: caller?.keyId });
+        return await decisions.decide(input, { idempotencyKey, caller: caller?.keyId, signal });
       } catch (error) {
         if (error instanceof IdempotencyKeyReusedError) {
           throw new GraphQLError(error.message, { extensions: { code: error.code, field: 'idempotencyKey' } });

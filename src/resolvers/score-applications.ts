@@ -14,19 +14,13 @@ builder.mutationField('scoreApplications', (t) =>
     type: [ScoreApplicationResult],
     description:
       'Decides many applications in one request, results in input order; an invalid item fails alone. ' +
-      'idempotencyKeys, when given, holds one key (or null) per input. Refused whole with BATCH_TOO_LARGE above the cap.',
+      'idempotencyKeys, when given, holds one key (or null) per input. A request asking for more than BULK_MAX_ITEMS ' +
+      'applications in all (every field, alias and batched operation) is refused whole with BATCH_TOO_LARGE.',
     args: {
       inputs: t.arg({ type: [LoanApplicationInput], required: true }),
       idempotencyKeys: t.arg.stringList({ required: { list: false, items: false } }),
     },
-    resolve: (_root, { inputs, idempotencyKeys }, { decisions, config, caller }) => {
-      const cap = config.limits.bulkMaxItems;
-      if (inputs.length > cap) {
-        refuse(`inputs has ${inputs.length} items; at most ${cap} are accepted in one request`, 'BATCH_TOO_LARGE', {
-          maxItems: cap,
-          field: 'inputs',
-        });
-      }
+    resolve: (_root, { inputs, idempotencyKeys }, { decisions, caller, signal }) => {
       if (idempotencyKeys && idempotencyKeys.length !== inputs.length) {
         refuse(
           `idempotencyKeys has ${idempotencyKeys.length} items; it must have one (or null) per input, ${inputs.length}`,
@@ -38,7 +32,7 @@ builder.mutationField('scoreApplications', (t) =>
         inputs.map(async (input, i): Promise<DecisionResult> => {
           const idempotencyKey = idempotencyKeys?.[i] ?? null;
           try {
-            return await decisions.decide(input, { idempotencyKey, caller: caller?.keyId });
+            return await decisions.decide(input, { idempotencyKey, caller: caller?.keyId, signal });
           } catch (error) {
             if (!(error instanceof IdempotencyKeyReusedError)) throw error;
             // One item's reused key must not fail the others: it is reported on that item.
