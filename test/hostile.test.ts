@@ -21,7 +21,7 @@ beforeAll(async () => {
   for (let i = 0; i < 5; i++) await send({ body: json({ query: SCORE_MANY, variables: { inputs: applications(200) } }) });
   rssBefore = await rss();
   // /ready answers 503 until the model is warm, and startServerProcess polls it: count only what the suite causes.
-  const metrics = parseMetrics((await send({ method: 'GET', path: '/metrics', key: null })).text);
+  const metrics = await scrape();
   serverErrorsBefore = {
     '500': metricSum(metrics, 'loan_api_http_requests_total', { status: '500' }),
     '503': metricSum(metrics, 'loan_api_http_requests_total', { status: '503' }),
@@ -102,8 +102,12 @@ function send({ method = 'POST', path = '/graphql', headers = {}, body, key = PA
   });
 }
 
+async function scrape() {
+  return parseMetrics(await (await fetch(`${server.metricsUrl}/metrics`)).text());
+}
+
 async function rss(): Promise<number> {
-  const metrics = parseMetrics((await send({ method: 'GET', path: '/metrics', key: null })).text);
+  const metrics = await scrape();
   return metricSum(metrics, 'process_resident_memory_bytes');
 }
 
@@ -122,6 +126,14 @@ const expectInvalid = (...fields: string[]) => (r: Reply) => {
   expect(r.json.data.scoreApplication.__typename).toBe('InvalidApplication');
   expect(invalidFields(r)).toEqual(expect.arrayContaining(fields));
 };
+
+const SCORE_ONE_KEYED = /* GraphQL */ `mutation($input: LoanApplicationInput!, $key: String) {
+  scoreApplication(input: $input, idempotencyKey: $key) { __typename ... on InvalidApplication { fieldErrors { field code message } } }
+}`;
+const SIX_BULKS = `mutation($inputs: [LoanApplicationInput!]!) {
+  ${['a', 'b', 'c', 'd', 'e'].map((alias) => `${alias}: scoreApplications(inputs: $inputs) { __typename }`).join('\n  ')}
+  scoreApplications(inputs: $inputs) { __typename }
+}`;
 
 const deepQuery = (depth: number) => `{ ${'modelInfo { '.repeat(depth)}name${' }'.repeat(depth)} }`;
 const FIVE_MB = 5 * 1024 * 1024;
@@ -177,7 +189,12 @@ const cases: Case[] = [
   ['a float where an Int goes', () => scoreOne({ ...goodApplication, loanTermMonths: 36.5 }), expectError(400, 'BAD_USER_INPUT')],
   // strings
   ['a 100,000-character applicationRef', () => scoreOne({ ...goodApplication, applicationRef: 'r'.repeat(100_000) }), expectInvalid('applicationRef:TOO_LONG')],
-  ['control characters in applicationRef', () => scoreOne({ ...goodApplication, applicationRef: '\u0000\u001b[31m\r\n' }), (r) => expect(r.status).toBe(200)],
+  ['control characters in applicationRef', () => scoreOne({ ...goodApplication, applicationRef: '\u0000\u001b[31m\r\n' }), expectInvalid('applicationRef:CONTROL_CHARACTER')],
+  [
+    'control characters in an idempotency key',
+    () => send({ body: json({ query: SCORE_ONE_KEYED, variables: { input: goodApplication, key: 'order-1\r\nlevel=admin' } }) }),
+    expectInvalid('idempotencyKey:CONTROL_CHARACTER'),
+  ],
   ['a 1 MB string literal in the query', () => send({ body: json({ query: `{ modelInfo { name } } # ${'x'.repeat(1_000_000)}` }) }), (r) => expect([200, 400]).toContain(r.status)],
   ['a 100,000-character operationName', () => send({ body: json({ query: '{ __typename }', operationName: 'o'.repeat(100_000) }) }), expectError(400)],
   ['a 10 KB x-request-id', () => send({ headers: { 'x-request-id': 'i'.repeat(10_000) }, body: json({ query: '{ __typename }' }) }), (r) => {
@@ -192,10 +209,19 @@ const cases: Case[] = [
   ['__proto__ in the input', () => send({ body: `{"query":${json(SCORE_ONE)},"variables":{"input":{"__proto__":{"admin":true},${json(goodApplication).slice(1, -1)}}}}` }), (r) => expect(r.status).toBe(400)],
   // bulk and batch
   ['a 10,000-item bulk', () => send({ body: json({ query: SCORE_MANY, variables: { inputs: applications(10_000) } }) }), expectError(413, 'PAYLOAD_TOO_LARGE')],
-  ['a 1,001-item bulk', () => send({ body: json({ query: SCORE_MANY, variables: { inputs: applications(1001) } }) }), (r) => {
-    expect(r.status).toBe(200);
-    expect(code(r)).toBe('BATCH_TOO_LARGE');
-  }],
+  ['a 1,001-item bulk', () => send({ body: json({ query: SCORE_MANY, variables: { inputs: applications(1001) } }) }), expectError(413, 'BATCH_TOO_LARGE')],
+  [
+    'five aliases and a plain scoreApplications sharing a 1,000-item variable',
+    () => send({ body: json({ query: SIX_BULKS, variables: { inputs: applications(1000) } }) }),
+    expectError(413, 'BATCH_TOO_LARGE'),
+  ],
+  [
+    'an HTTP batch of eight such operations, 850 items each (40,800 applications in 1.9 MB)',
+    () => send({ body: json(Array.from({ length: 8 }, () => ({ query: SIX_BULKS, variables: { inputs: applications(850) } }))) }),
+    expectError(413, 'BATCH_TOO_LARGE'),
+  ],
+  ['/metrics on the public port', () => send({ method: 'GET', path: '/metrics', key: null }), expectError(404)],
+  ['/x/..\\metrics on the public port', () => send({ method: 'GET', path: '/x/..\\metrics', key: null }), expectError(404)],
   ['an HTTP batch over the limit (21)', () => send({ body: json(Array.from({ length: 21 }, () => ({ query: '{ __typename }' }))) }), expectError(413, 'BATCH_TOO_LARGE')],
   ['an empty HTTP batch', () => send({ body: '[]' }), (r) => {
     expect(r.status).toBe(200);
@@ -256,7 +282,7 @@ describe('hostile input against the server process', () => {
     const growthMb = (rssAfter - rssBefore) / 1024 / 1024;
     console.log(`hostile suite: RSS ${Math.round(rssBefore / 1024 / 1024)} MB before, ${Math.round(rssAfter / 1024 / 1024)} MB after`);
     expect(growthMb).toBeLessThan(150);
-    const metrics = parseMetrics((await send({ method: 'GET', path: '/metrics', key: null })).text);
+    const metrics = await scrape();
     expect(serverErrorsBefore['500']).toBe(0);
     expect(metricSum(metrics, 'loan_api_http_requests_total', { status: '500' })).toBe(0);
     expect(metricSum(metrics, 'loan_api_http_requests_total', { status: '503' })).toBe(serverErrorsBefore['503']);

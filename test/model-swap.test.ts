@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { applications, goodApplication } from './helpers/applications.js';
 import { post, SCORE_ONE, startTestApp, type TestApp } from './helpers/app.js';
-import { ADMIN_KEY, copyModelDir, DEFAULT_MODEL_DIR, KEY_ENV, metricSum, parseMetrics, PARTNER_KEY } from './helpers/ops.js';
+import { ADMIN_KEY, copyModelDir, DEFAULT_MODEL_DIR, KEY_ENV, metricSum, parseMetrics, PARTNER_KEY, scrapeMetricsText } from './helpers/ops.js';
 import { startServerProcess, type ServerProcess } from './helpers/process.js';
 
 const RELOAD = /* GraphQL */ `mutation($dir: String) { reloadModel(dir: $dir) { name version sha256 } }`;
@@ -46,7 +46,7 @@ describe('reloadModel', () => {
     expect(json.data.reloadModel).toMatchObject({ name: 'loan-default-lr', version: '1.1.0', sha256: old.sha256 });
     expect(await version(a)).toBe('1.1.0');
     expect((await score(a)).json.data.scoreApplication.modelVersion).toBe('loan-default-lr-1.1.0');
-    const metrics = parseMetrics(await (await a.yoga.fetch('http://yoga/metrics')).text());
+    const metrics = parseMetrics((await scrapeMetricsText(a)).text);
     expect(metricSum(metrics, 'loan_api_model_info', { model_version: 'loan-default-lr-1.1.0' })).toBe(1);
     expect(metricSum(metrics, 'loan_api_model_info', { model_version: 'loan-default-lr-1.0.0' })).toBe(0);
     expect(metricSum(metrics, 'loan_api_model_reloads_total', { result: 'swapped' })).toBe(1);
@@ -69,7 +69,7 @@ describe('reloadModel', () => {
     expect(json.errors[0].message).toContain(problem);
     expect(await version(a)).toBe('1.0.0');
     expect((await score(a)).json.data.scoreApplication.modelVersion).toBe('loan-default-lr-1.0.0');
-    const metrics = parseMetrics(await (await a.yoga.fetch('http://yoga/metrics')).text());
+    const metrics = parseMetrics((await scrapeMetricsText(a)).text);
     expect(metricSum(metrics, 'loan_api_model_reloads_total', { result: 'refused' })).toBe(1);
   });
 

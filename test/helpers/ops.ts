@@ -3,8 +3,11 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
+import type { Registry } from 'prom-client';
 import { parseConfig } from '../../src/config.js';
+import { metricsListener } from '../../src/metrics.js';
 import { createApp } from '../../src/yoga.js';
 import { ROOT } from './process.js';
 
@@ -50,6 +53,20 @@ export async function startLoggedApp(env: Record<string, string> = {}, level = '
   await app.loadModel();
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   return { ...app, config, raw, lines: () => raw.map((l) => JSON.parse(l) as Record<string, any>) };
+}
+
+/** GET /metrics from the app's own metrics listener (on a free loopback port, closed after). */
+export async function scrapeMetricsText(app: { metrics: { registry: Registry } }): Promise<{ status: number; contentType: string; text: string }> {
+  const server = metricsListener(app.metrics.registry);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = server.address() as AddressInfo;
+    const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+    return { status: response.status, contentType: response.headers.get('content-type') ?? '', text: await response.text() };
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 }
 
 /** Parses Prometheus text into { 'name{labels}': value }. */

@@ -21,6 +21,8 @@ export async function freePort(): Promise<number> {
 export interface ServerProcess {
   child: ChildProcess;
   url: string;
+  /** the replica's metrics listener (METRICS_PORT): `${metricsUrl}/metrics` */
+  metricsUrl: string;
   output: () => string;
   exited: Promise<number | null>;
 }
@@ -28,11 +30,13 @@ export interface ServerProcess {
 /** Starts `src/server.ts` in its own process (through tsx) and waits until it is ready. */
 export async function startServerProcess(env: Record<string, string> = {}, timeoutMs = 30_000): Promise<ServerProcess> {
   const port = await freePort();
+  const metricsPort = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: ROOT,
     env: {
       ...process.env,
       PORT: String(port),
+      METRICS_PORT: String(metricsPort),
       HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',
       DATA_DIR: mkdtempSync(join(tmpdir(), 'loan-api-server-')),
@@ -59,5 +63,5 @@ export async function startServerProcess(env: Record<string, string> = {}, timeo
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { child, url, output: () => out, exited };
+  return { child, url, metricsUrl: `http://127.0.0.1:${metricsPort}`, output: () => out, exited };
 }
