@@ -96,6 +96,37 @@ describe('createScoringBatcher', () => {
     expect(stats.batches).toBe(1);
   });
 
+  it("leaves unscored the loads whose signal aborted before their batch ran; the others are scored in one run", async () => {
+    const { loader, stats } = createScoringBatcher(() => model, { windowMs: 0 });
+    const expired = new AbortController();
+    const live = new AbortController();
+    const before = model.runCount;
+    const apps = applications(6);
+    const loads = apps.map((a, i) => loader.load(a, i % 2 === 0 ? expired.signal : live.signal));
+    expired.abort(new Error('deadline'));
+    const settled = await Promise.allSettled(loads);
+    expect(settled.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
+    expect((settled[0] as PromiseRejectedResult).reason.message).toBe('deadline');
+    settled.forEach((r, i) => {
+      if (r.status === 'fulfilled') expect(r.value.probabilityOfDefault).toBeCloseTo(expectedProbability(apps[i]), 5);
+    });
+    expect(model.runCount - before).toBe(1);
+    expect(stats).toMatchObject({ batches: 1, applications: 3 });
+    expect(loader.pending).toBe(0);
+  });
+
+  it('refuses a load whose signal has already aborted, and runs nothing when a whole batch expired', async () => {
+    const { loader, stats } = createScoringBatcher(() => model, { windowMs: 0 });
+    const before = model.runCount;
+    await expect(loader.load(goodApplication, AbortSignal.abort(new Error('too late')))).rejects.toThrow('too late');
+    const expired = new AbortController();
+    const loads = applications(3).map((a) => loader.load(a, expired.signal));
+    expired.abort(new Error('deadline'));
+    expect((await Promise.allSettled(loads)).every((r) => r.status === 'rejected')).toBe(true);
+    expect(model.runCount).toBe(before);
+    expect(stats.batches).toBe(0);
+  });
+
   it('splits at maxBatchSize', async () => {
     const { loader, stats } = createScoringBatcher(() => model, { maxBatchSize: 16, windowMs: 1 });
     const apps = applications(40);
