@@ -55,6 +55,7 @@ const envSchema = z
     AUDIT: z.enum(['on', 'off']).default('on'),
     AUDIT_DB: z.string().min(1).optional(),
     AUDIT_SYNC: z.enum(['full', 'normal']).default('full'),
+    AUDIT_BUSY_TIMEOUT_MS: int(0, 600_000).default(5_000),
     POLICY_FILE: z.string().min(1).default('policy/policy.json'),
     REASON_CODES_FILE: z.string().min(1).default('policy/reason-codes.json'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -210,6 +211,12 @@ function toConfig(env: z.output<typeof envSchema>) {
       file: fromRoot(env.AUDIT_DB ?? path.join(env.DATA_DIR, 'decisions.db')),
       /** full: each commit reaches the disk before the answer (survives power loss); normal: survives a process crash */
       sync: env.AUDIT_SYNC,
+      /**
+       * how long a write waits for another connection's lock before the request gets SERVICE_UNAVAILABLE (503); keep it
+       * under REQUEST_TIMEOUT_MS, or a locked file is answered REQUEST_TIMEOUT (504) first
+       * @default 5000
+       */
+      busyTimeoutMs: env.AUDIT_BUSY_TIMEOUT_MS,
     },
     policy: { file: fromRoot(env.POLICY_FILE), reasonCodesFile: fromRoot(env.REASON_CODES_FILE) },
     logLevel: env.LOG_LEVEL,

@@ -33,9 +33,14 @@ export function metricsListener(registry: Registry): Server {
 
 /**
  * The service's Prometheus metrics, in a registry of its own (one per app), collected by
- * `@graphql-yoga/plugin-prometheus` and served by `metricsListener`. Label values are bounded: no operation names, URLs or client-chosen strings.
+ * `@graphql-yoga/plugin-prometheus` and served by `metricsListener`. Label values are bounded: no operation names,
+ * URLs or client-chosen strings.
  */
-export function createMetrics(options: { queueDepth: () => number; operationsRunning: () => number }) {
+export function createMetrics(options: {
+  queueDepth: () => number;
+  operationsRunning: () => number;
+  auditWritable?: () => boolean | undefined;
+}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
@@ -100,6 +105,22 @@ export function createMetrics(options: { queueDepth: () => number; operationsRun
     collect() {
       this.set(options.operationsRunning());
     },
+  });
+  new Gauge({
+    name: 'loan_api_audit_writable',
+    help: 'Whether the audit trail takes writes (1), or SQLite cannot write its file now (0); absent with AUDIT=off',
+    registers: [registry],
+    collect() {
+      const writable = options.auditWritable?.();
+      if (writable === undefined) this.reset();
+      else this.set(writable ? 1 : 0);
+    },
+  });
+  const auditWriteFailures = new Counter({
+    name: 'loan_api_audit_write_failures_total',
+    help: "Audit write transactions (recovery probes included) that failed, by SQLite's error code",
+    labelNames: ['code'] as const,
+    registers: [registry],
   });
   const decisions = new Counter({
     name: 'loan_api_decisions_total',
@@ -192,6 +213,10 @@ export function createMetrics(options: { queueDepth: () => number; operationsRun
     },
     modelReload(result: 'swapped' | 'refused') {
       reloads.inc({ result });
+    },
+    /** the audit store's onWriteFailure; SQLite's codes are a closed set (anything else counts as OTHER) */
+    auditWriteFailure(code: string) {
+      auditWriteFailures.inc({ code: /^SQLITE_[A-Z_]{1,40}$/.test(code) ? code : 'OTHER' });
     },
   };
 }

@@ -138,13 +138,26 @@ export function createApp(config: Config, logger: Logger) {
     return state.model;
   };
   const deadline = createRequestDeadline(config.http.requestTimeoutMs);
-  const metrics = createMetrics({ queueDepth: () => batcher.pending(), operationsRunning: () => deadline.running.count });
+  const metrics = createMetrics({
+    queueDepth: () => batcher.pending(),
+    operationsRunning: () => deadline.running.count,
+    auditWritable: () => audit?.writable,
+  });
   const batcherOptions = { ...config.batching, maxPending: config.limits.batchMaxPending, onBatch: metrics.onBatch };
   const batcher = createScoringBatcher(currentModel, batcherOptions);
   const reloader = createModelReloader(state, config, logger, { onServing: metrics.modelServing, onReload: metrics.modelReload });
   const verifier = new KeyVerifier(config.auth);
   const { policy, reasonCodes } = loadPolicy(config.policy.file, config.policy.reasonCodesFile);
-  const audit = config.audit.enabled ? new AuditStore(config.audit.file, config.audit.sync) : null;
+  const audit = config.audit.enabled
+    ? new AuditStore(config.audit.file, config.audit.sync, {
+        busyTimeoutMs: config.audit.busyTimeoutMs,
+        onWriteFailure: metrics.auditWriteFailure,
+        onAvailabilityChange: (unavailable) =>
+          unavailable
+            ? logger.error({ code: unavailable.code, detail: unavailable.message }, 'audit trail cannot be written: not ready')
+            : logger.info('audit trail takes writes again: ready'),
+      })
+    : null;
   const decisionPolicy = { policy, reasonCodes, thresholds: config.model.thresholds };
   const decisions = new DecisionService(batcher.loader, audit, decisionPolicy);
   const context: SharedContext = {
@@ -198,7 +211,12 @@ export function createApp(config: Config, logger: Logger) {
       useReplicaHeader(config.http.replicaId, state),
       useBodyLimit(config.http.maxBodyBytes),
       ...metrics.plugins,
-      useReadinessCheck({ endpoint: '/ready', check: () => state.model !== undefined && !state.draining }),
+      // not ready while the audit trail cannot be written either, so a proxy or orchestrator sends traffic elsewhere;
+      // the store's own probe writes (not traffic) make it ready again
+      useReadinessCheck({
+        endpoint: '/ready',
+        check: () => state.model !== undefined && !state.draining && (audit?.writable ?? true),
+      }),
       useServingGate(state),
       ...(config.http.graphqlJit ? [useGraphQlJit(), useRequestErrorStatus()] : []),
       useApiKeys(verifier, config.auth),

@@ -4,9 +4,56 @@ import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import type { Decision } from '../model/decisioning.js';
 import type { RowOutcome, WriteReply, WriteRequest } from './audit-writer.js';
-import { BY_CALLER_KEY_SQL, decisionFromRow, openAuditDatabase, type AuditSync, type DecisionRow, type RowValues } from './database.js';
+import {
+  BY_CALLER_KEY_SQL,
+  DEFAULT_BUSY_TIMEOUT_MS,
+  decisionFromRow,
+  openAuditDatabase,
+  type AuditSync,
+  type DecisionRow,
+  type RowValues,
+} from './database.js';
 
 export type { AuditSync };
+
+/**
+ * SQLite's codes for a file that cannot be written now but may be later: a full volume, a read-only file or file
+ * system, a lock held past the busy timeout, an I/O error, a file that cannot be opened. Extended codes
+ * (SQLITE_READONLY_DBMOVED, SQLITE_IOERR_WRITE, SQLITE_BUSY_SNAPSHOT, …) count with their primary code.
+ */
+const UNAVAILABLE = /^SQLITE_(FULL|READONLY|BUSY|LOCKED|IOERR|CANTOPEN)(_[A-Z_]+)?$/;
+
+export const isUnavailableCode = (code: string | undefined): boolean => code !== undefined && UNAVAILABLE.test(code);
+
+/**
+ * Seconds a client should wait before retrying a write the audit trail refused: a full or read-only volume or a
+ * stuck lock takes an operator or another process to clear, and every replica on the host shares the file.
+ */
+export const AUDIT_RETRY_AFTER_SECONDS = 5;
+
+/** While writes fail, a one-row probe write is tried this often, so the replica recovers without client traffic. */
+export const PROBE_INTERVAL_MS = 1_000;
+
+/** The audit trail cannot record a decision now (full volume, read-only or locked file): retry later. */
+export class AuditUnavailableError extends Error {
+  readonly retryAfterSeconds = AUDIT_RETRY_AFTER_SECONDS;
+  constructor(
+    /** SQLite's code, e.g. SQLITE_FULL: for logs and metrics, not for clients */
+    readonly sqliteCode: string,
+    options?: ErrorOptions,
+  ) {
+    super('The decision cannot be recorded in the audit trail right now; retry later', options);
+  }
+}
+
+export interface AuditStoreOptions {
+  /** @default 5000 (DEFAULT_BUSY_TIMEOUT_MS) */
+  busyTimeoutMs?: number;
+  /** every failed write transaction (probes included), with SQLite's code or "unknown" */
+  onWriteFailure?: (code: string) => void;
+  /** the store stopped (`code` set) or resumed (`code` undefined) taking writes */
+  onAvailabilityChange?: (unavailable: { code: string; message: string } | undefined) => void;
+}
 
 /** Everything the lender may need to show later about one decision. */
 export interface AuditRecord {
@@ -75,8 +122,8 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
-function startWriter(file: string, sync: AuditSync): Worker {
-  const workerData = { file, sync };
+function startWriter(file: string, sync: AuditSync, busyTimeoutMs: number): Worker {
+  const workerData = { file, sync, busyTimeoutMs };
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./audit-writer.js', import.meta.url), { workerData });
   // Under tsx or vitest this module is TypeScript, and so is its worker: load it through tsx's loader.
   // require.resolve finds the CommonJS build of tsx's API; its ES build (which the worker imports) sits beside it.
@@ -92,6 +139,10 @@ function startWriter(file: string, sync: AuditSync): Worker {
  * Records queued in the same turn of the event loop (one model batch's decisions) are written in one transaction by
  * a writer thread, and each caller's promise settles only after that transaction commits. Reads run here, on a
  * connection of their own.
+ *
+ * When SQLite cannot write the file (see isUnavailableCode) the store is unavailable: the failed records and every
+ * record after them are refused with AuditUnavailableError at once (a retryable 503, nothing acknowledged), and a
+ * probe write through the writer thread every PROBE_INTERVAL_MS makes it available again once one commits.
  */
 export class AuditStore {
   private readonly db: Database.Database;
@@ -100,6 +151,10 @@ export class AuditStore {
   private readonly inFlight = new Map<number, Pending[]>();
   private seq = 0;
   private failure: Error | undefined;
+  private unavailable: { code: string; message: string } | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probeSeq: number | undefined;
+  private closing = false;
   private readonly byId: Database.Statement<[string], DecisionRow>;
   private readonly byCallerKey: Database.Statement<[string | null, string], DecisionRow>;
   /** transactions committed so far (tests, metrics) */
@@ -108,20 +163,29 @@ export class AuditStore {
   constructor(
     readonly file: string,
     sync: AuditSync = 'full',
+    private readonly options: AuditStoreOptions = {},
   ) {
+    const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
     // Opening here first creates the schema and reports a bad path or a corrupt file at start-up, synchronously.
-    this.db = openAuditDatabase(file, sync);
+    this.db = openAuditDatabase(file, sync, busyTimeoutMs);
     this.byId = this.db.prepare('SELECT * FROM decisions WHERE id = ?');
     this.byCallerKey = this.db.prepare(BY_CALLER_KEY_SQL);
-    this.writer = startWriter(file, sync);
+    this.writer = startWriter(file, sync, busyTimeoutMs);
     this.writer.on('message', (reply: WriteReply) => this.settle(reply));
     this.writer.on('error', (error) => this.fail(error));
     this.writer.on('exit', (code) => this.fail(new Error(`the audit writer thread exited (${code})`)));
   }
 
+  /** Takes writes: false while SQLite cannot write the file (until a write commits again) or the writer is gone. */
+  get writable(): boolean {
+    return this.failure === undefined && this.unavailable === undefined;
+  }
+
   /** Resolves once the record is committed (or the key's earlier decision is found). */
   record(record: AuditRecord): Promise<RecordResult> {
     if (this.failure) return Promise.reject(this.failure);
+    // Fail fast rather than queue behind a full disk or wait out the busy timeout again: the probe finds recovery.
+    if (this.unavailable) return Promise.reject(new AuditUnavailableError(this.unavailable.code));
     return new Promise((resolve, reject) => {
       this.queued.push({ record, resolve, reject });
       if (this.queued.length === 1) setImmediate(() => this.flush());
@@ -145,16 +209,64 @@ export class AuditStore {
   }
 
   private settle(reply: WriteReply): void {
+    if (reply.seq === this.probeSeq) {
+      this.probeSeq = undefined;
+      if ('error' in reply) this.writeFailed(reply);
+      else this.setUnavailable(undefined);
+      return;
+    }
     const batch = this.inFlight.get(reply.seq);
     if (!batch) return;
     this.inFlight.delete(reply.seq);
     if ('error' in reply) {
-      const error = new Error(`audit write failed: ${reply.error}`);
+      const error = this.writeFailed(reply);
       for (const p of batch) p.reject(error);
       return;
     }
+    this.setUnavailable(undefined);
     this.transactions++;
     batch.forEach((p, i) => p.resolve(this.resultOf(p.record, reply.outcomes[i])));
+  }
+
+  /** The error a failed write's callers get: typed and retryable when the file cannot be written, else masked. */
+  private writeFailed(reply: { error: string; code?: string }): Error {
+    this.options.onWriteFailure?.(reply.code ?? 'unknown');
+    if (!isUnavailableCode(reply.code)) return new Error(`audit write failed: ${reply.error}`);
+    this.setUnavailable({ code: reply.code!, message: reply.error });
+    return new AuditUnavailableError(reply.code!, { cause: new Error(reply.error) });
+  }
+
+  private setUnavailable(unavailable: { code: string; message: string } | undefined): void {
+    const was = this.unavailable;
+    this.unavailable = unavailable;
+    if (unavailable && !was) {
+      this.probeTimer = setInterval(() => this.probe(), PROBE_INTERVAL_MS);
+      // the probe must not keep a process alive that has nothing else to do
+      this.probeTimer.unref();
+    } else if (!unavailable && was) {
+      clearInterval(this.probeTimer);
+      this.probeTimer = undefined;
+    }
+    if (!unavailable !== !was) this.options.onAvailabilityChange?.(unavailable);
+  }
+
+  /** One tiny committed write through the writer thread; at most one in flight. */
+  private probe(): void {
+    if (this.probeSeq !== undefined || this.failure || this.closing) return;
+    this.probeSeq = ++this.seq;
+    this.writer.postMessage({ seq: this.probeSeq, probe: true } satisfies WriteRequest);
+  }
+
+  /** A read that fails because the file cannot be used is as unavailable as a write (503, not a masked 500). */
+  private read<T>(query: () => T): T {
+    try {
+      return query();
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (typeof code !== 'string' || !isUnavailableCode(code)) throw error;
+      this.setUnavailable({ code, message: (error as Error).message });
+      throw new AuditUnavailableError(code, { cause: error });
+    }
   }
 
   private resultOf(record: AuditRecord, outcome: RowOutcome): RecordResult {
@@ -166,6 +278,7 @@ export class AuditStore {
 
   private fail(error: Error): void {
     this.failure ??= error;
+    clearInterval(this.probeTimer);
     for (const batch of this.inFlight.values()) for (const p of batch) p.reject(error);
     this.inFlight.clear();
     for (const p of this.queued) p.reject(error);
@@ -174,13 +287,13 @@ export class AuditStore {
 
   /** A decision and the partner key id it was made for (null: made without keys configured). */
   getDecision(id: string): { decision: Decision; caller: string | null } | undefined {
-    const row = this.byId.get(id);
+    const row = this.read(() => this.byId.get(id));
     return row && { decision: decisionFromRow(row), caller: row.caller };
   }
 
   /** The decision a caller already made under a key, with the hash of the input it was made for. */
   findByKey(caller: string | null, key: string): { decision: Decision; inputHash: string } | undefined {
-    const row = this.byCallerKey.get(caller, key);
+    const row = this.read(() => this.byCallerKey.get(caller, key));
     // A row stored under a key always has its input hash.
     return row && { decision: decisionFromRow(row), inputHash: row.input_hash! };
   }
@@ -196,6 +309,8 @@ export class AuditStore {
 
   /** Writes what is queued, waits for every write to commit, then stops the writer. */
   async close(): Promise<void> {
+    this.closing = true;
+    clearInterval(this.probeTimer);
     this.flush();
     while (this.inFlight.size > 0 && !this.failure) await new Promise((r) => setTimeout(r, 5));
     this.writer.removeAllListeners('exit');

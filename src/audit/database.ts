@@ -40,6 +40,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS decisions_caller_idempotency_key
  */
 export const AUDIT_SCHEMA_VERSION = 1;
 
+/** One row, rewritten by a replica whose writes failed, to learn that the file takes writes again. */
+const WRITE_PROBE = `CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL)`;
+
 /** The columns of one row, in table order, as the writer inserts them. */
 export type RowValues = [
   id: string,
@@ -72,6 +75,12 @@ export const INSERT_SQL = `
 /** The decision a caller made earlier under an idempotency key (served by decisions_caller_idempotency_key). */
 export const BY_CALLER_KEY_SQL = `SELECT * FROM decisions WHERE ifnull(caller, '') = ifnull(?, '') AND idempotency_key = ?`;
 
+/** A committed write of one tiny row: tells a replica whose writes failed that the file takes writes again. */
+export const PROBE_SQL = `INSERT INTO write_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`;
+
+/** @default 5000: how long a connection waits for another one's write lock before SQLITE_BUSY */
+export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+
 export interface DecisionRow {
   id: string;
   application_ref: string | null;
@@ -103,11 +112,12 @@ export function decisionFromRow(row: DecisionRow): Decision {
 }
 
 /** Opens (and creates) the audit database in WAL mode, safe for several processes on one host. */
-export function openAuditDatabase(file: string, sync: AuditSync): Database.Database {
+export function openAuditDatabase(file: string, sync: AuditSync, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS): Database.Database {
   mkdirSync(dirname(file), { recursive: true });
   const db = new Database(file);
-  // Several replicas write to one file: wait for the lock rather than fail.
-  db.pragma('busy_timeout = 10000');
+  // Several replicas write to one file: wait for the lock rather than fail (a replica's transaction takes
+  // milliseconds; a lock held longer than this is a stuck writer, answered SERVICE_UNAVAILABLE).
+  db.pragma(`busy_timeout = ${busyTimeoutMs}`);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
   migrate(db);
@@ -140,6 +150,7 @@ function migrate(db: Database.Database): void {
       db.exec(`CREATE TABLE decisions (${COLUMNS})`);
     }
     db.exec(CALLER_KEY_INDEX);
+    db.exec(WRITE_PROBE);
     db.pragma(`user_version = ${AUDIT_SCHEMA_VERSION}`);
   }).immediate();
 }

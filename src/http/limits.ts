@@ -2,6 +2,7 @@ import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import type { GraphQLArmorRejectCallback } from '@escape.tech/graphql-armor-types';
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { AuditUnavailableError } from '../audit/audit-store.js';
 import type { Config } from '../config.js';
 import { ServiceOverloadedError } from '../model/batcher.js';
 import { RequestTimeoutError } from './deadline.js';
@@ -152,6 +153,8 @@ export function useBodyLimit(maxBytes: number): Plugin {
  * - a resolver refused by its request's expired deadline (RequestTimeoutError) answers REQUEST_TIMEOUT (504);
  * - the model layer's typed ServiceOverloadedError becomes SERVICE_OVERLOADED (503, `retry-after: 1`) before Yoga's
  *   error masking would hide it as "Unexpected error." (and log every refusal of an overload as an error);
+ * - the audit store's AuditUnavailableError (SQLite cannot write the file) becomes SERVICE_UNAVAILABLE (503,
+ *   `retry-after`), the same way;
  * - a request error graphql-js raises without a code (variables that do not coerce: a string where a Float goes, an
  *   unknown enum value, a missing field; Yoga answers them 400) gets `extensions.code` BAD_USER_INPUT.
  */
@@ -189,6 +192,15 @@ export function useErrorCodes(): Plugin {
                 code: 'SERVICE_OVERLOADED',
                 maxPending: overload.maxPending,
                 http: { status: 503, spec: false, headers: { 'retry-after': '1' } },
+              });
+            }
+            // the audit trail cannot be written (full volume, read-only or locked file): retryable, not masked
+            const unavailable = findCause(error, AuditUnavailableError);
+            if (unavailable) {
+              changed = true;
+              return withExtensions(error, {
+                code: 'SERVICE_UNAVAILABLE',
+                http: { status: 503, spec: false, headers: { 'retry-after': String(unavailable.retryAfterSeconds) } },
               });
             }
             if (requestError && error.extensions?.code === undefined) {
