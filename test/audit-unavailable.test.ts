@@ -197,7 +197,7 @@ function expectRetryableOrAnswered(answers: Answer[], count: number): void {
 const readyStatus = async (server: ServerProcess) => (await fetch(`${server.url}/ready`)).status;
 
 async function metricValue(server: ServerProcess, name: string, labels = ''): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const text = await (await fetch(`${server.metricsUrl}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `) || (labels === '' && l.startsWith(`${name} `)));
   return line ? Number(line.split(' ')[1]) : 0;
 }

@@ -70,7 +70,7 @@ export const INSERT_SQL = `
     score, outcome, reasons_json, policy_hits_json, model_version, model_sha256, policy_version, decided_at,
     received_at, latency_ms, caller)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-  ON CONFLICT DO NOTHING`;
+  ON CONFLICT (ifnull(caller, ''), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`;
 
 /** The decision a caller made earlier under an idempotency key (served by decisions_caller_idempotency_key). */
 export const BY_CALLER_KEY_SQL = `SELECT * FROM decisions WHERE ifnull(caller, '') = ifnull(?, '') AND idempotency_key = ?`;
