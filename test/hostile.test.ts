@@ -15,7 +15,8 @@ let port: number;
 let rssBefore: number;
 let serverErrorsBefore: Record<'500' | '503', number>;
 beforeAll(async () => {
-  server = await startServerProcess({ ...KEY_ENV, LOG_LEVEL: 'warn' });
+  // info: some cases check the request log lines
+  server = await startServerProcess({ ...KEY_ENV, LOG_LEVEL: 'info' });
   port = Number(new URL(server.url).port);
   // warm up, then take the baseline
   for (let i = 0; i < 5; i++) await send({ body: json({ query: SCORE_MANY, variables: { inputs: applications(200) } }) });
@@ -111,7 +112,15 @@ const code = (r: Reply) => (Array.isArray(r.json) ? undefined : r.json?.errors?.
 const scoreOne = (input: unknown, extra: Partial<Sent> = {}) => send({ body: json({ query: SCORE_ONE, variables: { input } }), ...extra });
 const invalidFields = (r: Reply) => r.json.data.scoreApplication.fieldErrors.map((e: { field: string; code: string }) => `${e.field}:${e.code}`);
 
-type Case = [name: string, run: () => Promise<Reply>, expectation: (r: Reply) => void];
+type Case = [name: string, run: () => Promise<Reply>, expectation: (r: Reply) => void | Promise<void>];
+
+/** The server's request log line for `reqId`, once written (its stdout reaches the test asynchronously). */
+async function requestLogLine(reqId: string): Promise<{ raw: string; line: Record<string, unknown> }> {
+  const find = () => server.output().split('\n').find((l) => l.includes(`"reqId":"${reqId}"`) && l.includes('"msg":"request"'));
+  await expect.poll(find, { timeout: 5_000 }).toBeDefined();
+  const raw = find()!;
+  return { raw, line: JSON.parse(raw) };
+}
 
 const expectError = (status: number, errorCode?: string) => (r: Reply) => {
   expect(r.status, r.text.slice(0, 300)).toBe(status);
@@ -180,6 +189,25 @@ const cases: Case[] = [
   ['control characters in applicationRef', () => scoreOne({ ...goodApplication, applicationRef: '\u0000\u001b[31m\r\n' }), (r) => expect(r.status).toBe(200)],
   ['a 1 MB string literal in the query', () => send({ body: json({ query: `{ modelInfo { name } } # ${'x'.repeat(1_000_000)}` }) }), (r) => expect([200, 400]).toContain(r.status)],
   ['a 100,000-character operationName', () => send({ body: json({ query: '{ __typename }', operationName: 'o'.repeat(100_000) }) }), expectError(400)],
+  [
+    'a 200 KB operationName, logged as "invalid" on a short line',
+    () => send({ headers: { 'x-request-id': 'hostile-long-name' }, body: json({ query: '{ __typename }', operationName: 'o'.repeat(200_000) }) }),
+    async (r) => {
+      expect(r.status).toBe(400);
+      const { raw, line } = await requestLogLine('hostile-long-name');
+      expect(line.operations).toEqual(['invalid']);
+      expect(raw.length).toBeLessThan(2048);
+    },
+  ],
+  [
+    'a name and an SSN as operationName, never logged',
+    () => send({ headers: { 'x-request-id': 'hostile-ssn-name' }, body: json({ query: '{ __typename }', operationName: 'John Doe SSN 123-45-6789' }) }),
+    async (r) => {
+      expect(r.status).toBe(400);
+      expect((await requestLogLine('hostile-ssn-name')).line.operations).toEqual(['invalid']);
+      expect(server.output()).not.toContain('123-45-6789');
+    },
+  ],
   ['a 10 KB x-request-id', () => send({ headers: { 'x-request-id': 'i'.repeat(10_000) }, body: json({ query: '{ __typename }' }) }), (r) => {
     expect(r.status).toBe(200);
     expect(String(r.headers['x-request-id']).length).toBe(36);
@@ -242,7 +270,7 @@ describe('hostile input against the server process', () => {
   it.each(cases)('%s', async (_, run, expectation) => {
     const reply = await run();
     expect(reply.status, `${reply.status} ${reply.text.slice(0, 300)}`).toBeLessThan(500);
-    expectation(reply);
+    await expectation(reply);
   });
 
   it('keeps serving afterwards, with bounded memory', async () => {
