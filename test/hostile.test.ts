@@ -2,21 +2,27 @@
  * Hostile input against the real server process over HTTP: every case gets its documented 4xx answer (or a typed
  * InvalidApplication), none a 5xx, and afterwards the server still serves with bounded memory.
  */
+import { rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applications, goodApplication } from './helpers/applications.js';
 import { SCORE_MANY, SCORE_ONE } from './helpers/app.js';
-import { ADMIN_KEY, KEY_ENV, metricSum, parseMetrics, PARTNER_KEY } from './helpers/ops.js';
+import { ADMIN_KEY, fromProject, hostileModelDirs, KEY_ENV, metricSum, parseMetrics, PARTNER_KEY, tempModelsDir } from './helpers/ops.js';
 import { startServerProcess, type ServerProcess } from './helpers/process.js';
 
 let server: ServerProcess;
 let port: number;
 let rssBefore: number;
 let serverErrorsBefore: Record<'500' | '503', number>;
+/** the server's MODELS_DIR, holding model directories that lead out of it */
+let modelsDir: string;
+let hostileDirs: ReturnType<typeof hostileModelDirs>;
 beforeAll(async () => {
+  modelsDir = tempModelsDir();
+  hostileDirs = hostileModelDirs(modelsDir);
   // info: some cases check the request log lines
-  server = await startServerProcess({ ...KEY_ENV, LOG_LEVEL: 'info' });
+  server = await startServerProcess({ ...KEY_ENV, LOG_LEVEL: 'info', MODELS_DIR: modelsDir });
   port = Number(new URL(server.url).port);
   // warm up, then take the baseline
   for (let i = 0; i < 5; i++) await send({ body: json({ query: SCORE_MANY, variables: { inputs: applications(200) } }) });
@@ -33,6 +39,7 @@ afterAll(async () => {
     server.child.kill('SIGTERM');
     await server.exited;
   }
+  rmSync(modelsDir, { recursive: true, force: true });
 });
 
 interface Reply {
@@ -130,6 +137,33 @@ const expectInvalid = (...fields: string[]) => (r: Reply) => {
   expect(r.status, r.text.slice(0, 300)).toBe(200);
   expect(r.json.data.scoreApplication.__typename).toBe('InvalidApplication');
   expect(invalidFields(r)).toEqual(expect.arrayContaining(fields));
+};
+
+/** reloadModel(dir) with the admin key, under request id `id` */
+const reloadDir = (dir: string, id: string) =>
+  send({
+    headers: { 'x-admin-key': ADMIN_KEY, 'x-request-id': id },
+    body: json({ query: 'mutation($dir: String) { reloadModel(dir: $dir) { version } }', variables: { dir } }),
+  });
+/**
+ * A reloadModel refused with exactly the answer a missing directory in MODELS_DIR gets (same request id), which shows
+ * nothing of the file system; `detail` is in the server's log under the request id; the old model keeps serving.
+ */
+const expectRefusedLikeMissing = (id: string, detail: RegExp) => async (r: Reply) => {
+  expectError(422, 'MODEL_INVALID')(r);
+  const missing = await reloadDir(`${fromProject(modelsDir)}/no-such-model`, id);
+  expect(r.text).toBe(missing.text);
+  expect(r.text).not.toMatch(/root:|\/etc|\/root|test-models|ENOENT/);
+  const refusals = () =>
+    server
+      .output()
+      .split('\n')
+      .filter((l) => l.includes(`"requestId":"${id}"`) && l.includes('model reload refused'))
+      .map((l) => JSON.parse(l).err.message as string);
+  await expect.poll(refusals, { timeout: 5_000 }).toEqual(expect.arrayContaining([expect.stringMatching(detail)]));
+  expect(server.output()).not.toContain('root:x:');
+  const served = await send({ body: json({ query: '{ modelInfo { version } }' }) });
+  expect(served.json.data.modelInfo.version).toBe('1.0.0');
 };
 
 const deepQuery = (depth: number) => `{ ${'modelInfo { '.repeat(depth)}name${' }'.repeat(depth)} }`;
@@ -260,6 +294,22 @@ const cases: Case[] = [
     () => send({ headers: { 'x-admin-key': ADMIN_KEY }, body: json({ query: 'mutation { reloadModel(dir: "/etc") { version } }' }) }),
     expectError(422, 'MODEL_INVALID'),
   ],
+  ...(
+    [
+      ['../../etc', () => '../../etc', /has a "\.\." segment/],
+      ['/root', () => '/root', /is absolute/],
+      ['/etc', () => '/etc', /is absolute/],
+      ['a valid model outside MODELS_DIR', () => 'models/loan-default-lr-1.0.0', /which is not inside /],
+      ['a model dir symlinked out of MODELS_DIR', () => fromProject(hostileDirs.dirLink), /dir-link resolves to .*, which is not inside /],
+      ['a model.json symlinked to /etc/passwd', () => fromProject(hostileDirs.manifestLink), /resolves to \/etc\/passwd, which is not inside its model directory/],
+      ['an ONNX file symlinked out of its directory', () => fromProject(hostileDirs.onnxLink), /model\.onnx resolves to .*, which is not inside its model directory/],
+      ['a manifest with onnxFile ../../../../etc/shadow', () => fromProject(hostileDirs.onnxUp), /onnxFile: must name a file inside the model directory/],
+    ] as const
+  ).map(([what, dir, detail], i): Case => [
+    `reloadModel of ${what} with the admin key: the answer a missing directory gets`,
+    () => reloadDir(dir(), `hostile-reload-${i}`),
+    expectRefusedLikeMissing(`hostile-reload-${i}`, detail),
+  ]),
 ];
 
 describe('hostile input against the server process', () => {
