@@ -51,6 +51,7 @@ const envSchema = z
     PORT: int(0, 65535).default(8000),
     HOST: z.string().min(1).default('0.0.0.0'),
     MODEL_DIR: z.string().min(1).default('models/loan-default-lr-1.0.0'),
+    MODELS_DIR: z.string().min(1).default('models'),
     DATA_DIR: z.string().min(1).default('data'),
     AUDIT: z.enum(['on', 'off']).default('on'),
     AUDIT_DB: z.string().min(1).optional(),
@@ -181,6 +182,12 @@ function toConfig(env: z.output<typeof envSchema>) {
     },
     model: {
       dir: fromRoot(env.MODEL_DIR),
+      /**
+       * the only place reloadModel(dir) loads from: `dir` must resolve (symlinks followed) inside it; MODEL_DIR and
+       * MODEL_DIR_FILE, the operator's own choices, may be elsewhere
+       * @default "<project folder>/models"
+       */
+      modelsDir: fromRoot(env.MODELS_DIR),
       /** a file holding a model directory; when set, start-up and SIGHUP load the directory it names */
       dirFile: env.MODEL_DIR_FILE === undefined ? undefined : fromRoot(env.MODEL_DIR_FILE),
       intraOpNumThreads: env.INTRA_OP_THREADS,

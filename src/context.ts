@@ -19,8 +19,11 @@ export interface Context {
   readScope: ReadScope;
   /** aborts at the request's deadline: resolvers start no new work after it */
   signal: AbortSignal;
-  /** loads, validates and atomically swaps in a model directory (default: the configured one); admin only */
-  reloadModel: (dir?: string) => Promise<ScoringModel>;
+  /**
+   * loads, validates and atomically swaps in a model directory (default: the configured one; a named one must be in
+   * MODELS_DIR); admin only. `requestId` goes in the log line of a refusal.
+   */
+  reloadModel: (dir?: string, requestId?: string) => Promise<ScoringModel>;
   /** counts a decision in the decisions-by-outcome metric (done for Mutation results already: see src/metrics.ts) */
   recordDecision: (outcome: string, modelVersion: string) => void;
 }

@@ -1,7 +1,32 @@
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { fromRoot, type Config } from './config.js';
 import type { Logger } from './logger.js';
 import { ModelLoadError, ScoringModel } from './model/scoring-model.js';
+
+/** The longest `dir` reloadModel takes; a real model directory's path is far shorter. */
+const MAX_DIR_LENGTH = 1024;
+
+/**
+ * A model directory named by a client (`reloadModel(dir)`): taken from the project folder, relative and without a ".."
+ * segment; `ScoringModel.create` then requires its real path inside MODELS_DIR. A refusal is a `ModelLoadError`.
+ */
+function clientModelDir(dir: string): string {
+  const problem =
+    dir.length > MAX_DIR_LENGTH
+      ? `has ${dir.length} characters (at most ${MAX_DIR_LENGTH})`
+      : dir.trim() === ''
+        ? 'is empty'
+        : dir.includes('\0')
+          ? 'holds a NUL character'
+          : path.isAbsolute(dir)
+            ? 'is absolute (it is taken from the project folder)'
+            : dir.split(/[\\/]/).includes('..')
+              ? 'has a ".." segment'
+              : undefined;
+  if (problem !== undefined) throw new ModelLoadError(dir.slice(0, 200), `reloadModel dir ${JSON.stringify(dir.slice(0, 200))} ${problem}.`);
+  return fromRoot(dir);
+}
 
 export interface ModelReloaderHooks {
   /** a model is serving now (start-up or swap) */
@@ -27,7 +52,8 @@ export function createModelReloader(
 
   /**
    * The directory to load when none is named: the one in MODEL_DIR_FILE when set, else MODEL_DIR. Relative paths, here
-   * and in reloadModel(dir), are taken from the project folder, like MODEL_DIR.
+   * and in reloadModel(dir), are taken from the project folder, like MODEL_DIR; only reloadModel(dir) is held to
+   * MODELS_DIR.
    */
   async function configuredDir(): Promise<string> {
     const file = config.model.dirFile;
@@ -45,15 +71,21 @@ export function createModelReloader(
     return fromRoot(dir);
   }
 
-  async function load(dir: string | undefined): Promise<ScoringModel> {
+  async function load(dir: string | undefined, requestId: string | undefined): Promise<ScoringModel> {
     let model: ScoringModel;
     try {
-      const target = dir !== undefined ? fromRoot(dir) : await configuredDir();
-      model = await ScoringModel.create(target, { intraOpNumThreads: config.model.intraOpNumThreads });
+      // a directory named by a client stays inside MODELS_DIR; the configured one is the operator's choice
+      const target = dir !== undefined ? clientModelDir(dir) : await configuredDir();
+      const confineTo = dir !== undefined ? config.model.modelsDir : undefined;
+      model = await ScoringModel.create(target, { intraOpNumThreads: config.model.intraOpNumThreads, confineTo });
     } catch (error) {
       if (state.model) {
         hooks.onReload?.('refused');
-        logger.warn({ err: error, dir, serving: state.model.manifest.version }, 'model reload refused; the old model keeps serving');
+        // the whole detail is here, for the operator; the client's answer names only the request id
+        logger.warn(
+          { err: error, dir: dir?.slice(0, MAX_DIR_LENGTH), requestId, serving: state.model.manifest.version },
+          'model reload refused; the old model keeps serving',
+        );
       }
       throw error;
     }
@@ -79,9 +111,12 @@ export function createModelReloader(
 
   return {
     configuredDir,
-    /** Loads `dir` (default: configuredDir()), validates it and swaps it in; rejects with ModelLoadError if refused. */
-    reload(dir?: string): Promise<ScoringModel> {
-      const run = queue.then(() => load(dir));
+    /**
+     * Loads `dir` (default: configuredDir()), validates it and swaps it in; rejects with ModelLoadError if refused.
+     * `dir` comes from a client: relative to the project folder and inside MODELS_DIR. `requestId` goes in the log.
+     */
+    reload(dir?: string, requestId?: string): Promise<ScoringModel> {
+      const run = queue.then(() => load(dir, requestId));
       queue = run.catch(() => undefined);
       return run;
     },

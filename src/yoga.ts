@@ -165,7 +165,7 @@ export function createApp(config: Config, logger: Logger) {
     loader: batcher.loader,
     currentModel,
     decisions,
-    reloadModel: (dir) => reloader.reload(dir),
+    reloadModel: (dir, requestId) => reloader.reload(dir, requestId),
     recordDecision: metrics.recordDecision,
   };
   // 'request' exists to measure what batching across requests buys (npm run bench); production uses 'process'.

@@ -11,6 +11,8 @@ describe('parseConfig', () => {
     expect(config.limits.bulkMaxItems).toBe(1000);
     expect(config.http.httpBatchLimit).toBe(20);
     expect(config.model.dir).toBe(path.join(APP_ROOT, 'models/loan-default-lr-1.0.0'));
+    expect(config.model.modelsDir).toBe(path.join(APP_ROOT, 'models'));
+    expect(parseConfig({ MODELS_DIR: 'run/models' }).model.modelsDir).toBe(path.join(APP_ROOT, 'run/models'));
     expect(config.audit.file).toBe(path.join(APP_ROOT, 'data/decisions.db'));
     expect(existsSync(path.join(APP_ROOT, 'package.json'))).toBe(true);
   });

@@ -2,20 +2,27 @@
  * Hostile input against the real server process over HTTP: every case gets its documented 4xx answer (or a typed
  * InvalidApplication), none a 5xx, and afterwards the server still serves with bounded memory.
  */
+import { rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applications, goodApplication } from './helpers/applications.js';
 import { SCORE_MANY, SCORE_ONE } from './helpers/app.js';
-import { ADMIN_KEY, KEY_ENV, metricSum, parseMetrics, PARTNER_KEY } from './helpers/ops.js';
+import { ADMIN_KEY, fromProject, hostileModelDirs, KEY_ENV, metricSum, parseMetrics, PARTNER_KEY, tempModelsDir } from './helpers/ops.js';
 import { startServerProcess, type ServerProcess } from './helpers/process.js';
 
 let server: ServerProcess;
 let port: number;
 let rssBefore: number;
 let serverErrorsBefore: Record<'500' | '503', number>;
+/** the server's MODELS_DIR, holding model directories that lead out of it */
+let modelsDir: string;
+let hostileDirs: ReturnType<typeof hostileModelDirs>;
 beforeAll(async () => {
-  server = await startServerProcess({ ...KEY_ENV, LOG_LEVEL: 'warn' });
+  modelsDir = tempModelsDir();
+  hostileDirs = hostileModelDirs(modelsDir);
+  // info: some cases check the request log lines
+  server = await startServerProcess({ ...KEY_ENV, LOG_LEVEL: 'info', MODELS_DIR: modelsDir });
   port = Number(new URL(server.url).port);
   // warm up, then take the baseline
   for (let i = 0; i < 5; i++) await send({ body: json({ query: SCORE_MANY, variables: { inputs: applications(200) } }) });
@@ -32,6 +39,7 @@ afterAll(async () => {
     server.child.kill('SIGTERM');
     await server.exited;
   }
+  rmSync(modelsDir, { recursive: true, force: true });
 });
 
 interface Reply {
@@ -115,7 +123,15 @@ const code = (r: Reply) => (Array.isArray(r.json) ? undefined : r.json?.errors?.
 const scoreOne = (input: unknown, extra: Partial<Sent> = {}) => send({ body: json({ query: SCORE_ONE, variables: { input } }), ...extra });
 const invalidFields = (r: Reply) => r.json.data.scoreApplication.fieldErrors.map((e: { field: string; code: string }) => `${e.field}:${e.code}`);
 
-type Case = [name: string, run: () => Promise<Reply>, expectation: (r: Reply) => void];
+type Case = [name: string, run: () => Promise<Reply>, expectation: (r: Reply) => void | Promise<void>];
+
+/** The server's request log line for `reqId`, once written (its stdout reaches the test asynchronously). */
+async function requestLogLine(reqId: string): Promise<{ raw: string; line: Record<string, unknown> }> {
+  const find = () => server.output().split('\n').find((l) => l.includes(`"reqId":"${reqId}"`) && l.includes('"msg":"request"'));
+  await expect.poll(find, { timeout: 5_000 }).toBeDefined();
+  const raw = find()!;
+  return { raw, line: JSON.parse(raw) };
+}
 
 const expectError = (status: number, errorCode?: string) => (r: Reply) => {
   expect(r.status, r.text.slice(0, 300)).toBe(status);
@@ -134,6 +150,32 @@ const SIX_BULKS = `mutation($inputs: [LoanApplicationInput!]!) {
   ${['a', 'b', 'c', 'd', 'e'].map((alias) => `${alias}: scoreApplications(inputs: $inputs) { __typename }`).join('\n  ')}
   scoreApplications(inputs: $inputs) { __typename }
 }`;
+/** reloadModel(dir) with the admin key, under request id `id` */
+const reloadDir = (dir: string, id: string) =>
+  send({
+    headers: { 'x-admin-key': ADMIN_KEY, 'x-request-id': id },
+    body: json({ query: 'mutation($dir: String) { reloadModel(dir: $dir) { version } }', variables: { dir } }),
+  });
+/**
+ * A reloadModel refused with exactly the answer a missing directory in MODELS_DIR gets (same request id), which shows
+ * nothing of the file system; `detail` is in the server's log under the request id; the old model keeps serving.
+ */
+const expectRefusedLikeMissing = (id: string, detail: RegExp) => async (r: Reply) => {
+  expectError(422, 'MODEL_INVALID')(r);
+  const missing = await reloadDir(`${fromProject(modelsDir)}/no-such-model`, id);
+  expect(r.text).toBe(missing.text);
+  expect(r.text).not.toMatch(/root:|\/etc|\/root|test-models|ENOENT/);
+  const refusals = () =>
+    server
+      .output()
+      .split('\n')
+      .filter((l) => l.includes(`"requestId":"${id}"`) && l.includes('model reload refused'))
+      .map((l) => JSON.parse(l).err.message as string);
+  await expect.poll(refusals, { timeout: 5_000 }).toEqual(expect.arrayContaining([expect.stringMatching(detail)]));
+  expect(server.output()).not.toContain('root:x:');
+  const served = await send({ body: json({ query: '{ modelInfo { version } }' }) });
+  expect(served.json.data.modelInfo.version).toBe('1.0.0');
+};
 
 const deepQuery = (depth: number) => `{ ${'modelInfo { '.repeat(depth)}name${' }'.repeat(depth)} }`;
 const FIVE_MB = 5 * 1024 * 1024;
@@ -197,6 +239,25 @@ const cases: Case[] = [
   ],
   ['a 1 MB string literal in the query', () => send({ body: json({ query: `{ modelInfo { name } } # ${'x'.repeat(1_000_000)}` }) }), (r) => expect([200, 400]).toContain(r.status)],
   ['a 100,000-character operationName', () => send({ body: json({ query: '{ __typename }', operationName: 'o'.repeat(100_000) }) }), expectError(400)],
+  [
+    'a 200 KB operationName, logged as "invalid" on a short line',
+    () => send({ headers: { 'x-request-id': 'hostile-long-name' }, body: json({ query: '{ __typename }', operationName: 'o'.repeat(200_000) }) }),
+    async (r) => {
+      expect(r.status).toBe(400);
+      const { raw, line } = await requestLogLine('hostile-long-name');
+      expect(line.operations).toEqual(['invalid']);
+      expect(raw.length).toBeLessThan(2048);
+    },
+  ],
+  [
+    'a name and an SSN as operationName, never logged',
+    () => send({ headers: { 'x-request-id': 'hostile-ssn-name' }, body: json({ query: '{ __typename }', operationName: 'John Doe SSN 123-45-6789' }) }),
+    async (r) => {
+      expect(r.status).toBe(400);
+      expect((await requestLogLine('hostile-ssn-name')).line.operations).toEqual(['invalid']);
+      expect(server.output()).not.toContain('123-45-6789');
+    },
+  ],
   ['a 10 KB x-request-id', () => send({ headers: { 'x-request-id': 'i'.repeat(10_000) }, body: json({ query: '{ __typename }' }) }), (r) => {
     expect(r.status).toBe(200);
     expect(String(r.headers['x-request-id']).length).toBe(36);
@@ -258,6 +319,22 @@ const cases: Case[] = [
     () => send({ headers: { 'x-admin-key': ADMIN_KEY }, body: json({ query: 'mutation { reloadModel(dir: "/etc") { version } }' }) }),
     expectError(422, 'MODEL_INVALID'),
   ],
+  ...(
+    [
+      ['../../etc', () => '../../etc', /has a "\.\." segment/],
+      ['/root', () => '/root', /is absolute/],
+      ['/etc', () => '/etc', /is absolute/],
+      ['a valid model outside MODELS_DIR', () => 'models/loan-default-lr-1.0.0', /which is not inside /],
+      ['a model dir symlinked out of MODELS_DIR', () => fromProject(hostileDirs.dirLink), /dir-link resolves to .*, which is not inside /],
+      ['a model.json symlinked to /etc/passwd', () => fromProject(hostileDirs.manifestLink), /resolves to \/etc\/passwd, which is not inside its model directory/],
+      ['an ONNX file symlinked out of its directory', () => fromProject(hostileDirs.onnxLink), /model\.onnx resolves to .*, which is not inside its model directory/],
+      ['a manifest with onnxFile ../../../../etc/shadow', () => fromProject(hostileDirs.onnxUp), /onnxFile: must name a file inside the model directory/],
+    ] as const
+  ).map(([what, dir, detail], i): Case => [
+    `reloadModel of ${what} with the admin key: the answer a missing directory gets`,
+    () => reloadDir(dir(), `hostile-reload-${i}`),
+    expectRefusedLikeMissing(`hostile-reload-${i}`, detail),
+  ]),
 ];
 
 describe('hostile input against the server process', () => {
@@ -268,7 +345,7 @@ describe('hostile input against the server process', () => {
   it.each(cases)('%s', async (_, run, expectation) => {
     const reply = await run();
     expect(reply.status, `${reply.status} ${reply.text.slice(0, 300)}`).toBeLessThan(500);
-    expectation(reply);
+    await expectation(reply);
   });
 
   it('keeps serving afterwards, with bounded memory', async () => {

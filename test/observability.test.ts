@@ -176,6 +176,76 @@ describe('request logs', () => {
     expect(JSON.stringify(app.raw.slice(start))).not.toContain('JANE-DOE');
   });
 
+  describe('operation names', () => {
+    const SSN_NAME = 'John Doe SSN 123-45-6789';
+    /** The request line of one request sent by `send`, and every raw line it caused. */
+    async function logOf(send: () => Promise<unknown>) {
+      const start = app.raw.length;
+      await send();
+      const raw = app.raw.slice(start);
+      const requests = app.lines().slice(start).filter((l) => l.msg === 'request');
+      expect(requests).toHaveLength(1);
+      return { line: requests[0], raw };
+    }
+
+    it('logs a 200 KB name as "invalid", on a short line', async () => {
+      const { line, raw } = await logOf(() => post(as(app), { query: '{ __typename }', operationName: 'o'.repeat(200_000) }));
+      expect(line.operations).toEqual(['invalid']);
+      expect(raw.join('\n').length).toBeLessThan(2048);
+    });
+
+    it('logs a name that is not a GraphQL name as "invalid", and nothing of it', async () => {
+      const { line, raw } = await logOf(() => post(as(app), { query: '{ __typename }', operationName: SSN_NAME }));
+      expect(line.operations).toEqual(['invalid']);
+      expect(raw.join('\n')).not.toContain('123-45-6789');
+      expect(raw.join('\n')).not.toContain('John Doe');
+    });
+
+    it('logs a well-formed name the document does not define (or that names a fragment) as "invalid"', async () => {
+      const other = await logOf(() => post(as(app), { query: 'query Real { __typename }', operationName: 'JaneRoe' }));
+      expect(other.line.operations).toEqual(['invalid']);
+      expect(other.raw.join('\n')).not.toContain('JaneRoe');
+      const fragment = await logOf(() =>
+        post(as(app), { query: 'query Real { ...JaneRoe } fragment JaneRoe on Query { __typename }', operationName: 'JaneRoe' }),
+      );
+      expect(fragment.line.operations).toEqual(['invalid']);
+      expect(fragment.raw.join('\n')).not.toContain('JaneRoe');
+    });
+
+    it('logs a name of more than 64 characters as "invalid", even when the document defines it', async () => {
+      const name = `Q${'x'.repeat(64)}`;
+      const { line } = await logOf(() => post(as(app), { query: `query ${name} { __typename }`, operationName: name }));
+      expect(line.operations).toEqual(['invalid']);
+    });
+
+    it('logs a name the document defines, on the first parse and from the parse cache', async () => {
+      const body = { query: 'query ModelVersion { modelInfo { version } } query Other { __typename }', operationName: 'ModelVersion' };
+      for (let i = 0; i < 2; i++) {
+        const { line } = await logOf(() => post(as(app), body));
+        expect(line.status).toBe(200);
+        expect(line.operations).toEqual(['ModelVersion']);
+      }
+      // the same document, another of its operations: the name is checked per request, not per document
+      expect((await logOf(() => post(as(app), { ...body, operationName: 'Other' }))).line.operations).toEqual(['Other']);
+    });
+
+    it('gives each operation of an HTTP batch its own entry, in order', async () => {
+      const batch = [
+        { query: 'query First { __typename }', operationName: 'First' },
+        { query: '{ __typename }' },
+        { query: 'query Second { __typename }', operationName: 'NotInTheDocument' },
+        { query: '{ __typename }', operationName: SSN_NAME },
+        { query: '{ __typename', operationName: 'BrokenDocument' },
+        { query: '{ __typename }', operationName: 42 },
+        { query: 'query Third { __typename }', operationName: 'Third' },
+      ];
+      const { line, raw } = await logOf(() => post(as(app), batch));
+      expect(line.operations).toEqual(['First', 'anonymous', 'invalid', 'invalid', 'invalid', 'invalid', 'Third']);
+      const log = raw.join('\n');
+      for (const text of ['NotInTheDocument', '123-45-6789', 'BrokenDocument']) expect(log).not.toContain(text);
+    });
+  });
+
   it('never contains applicant data: none of the input values of scored, invalid or bulk requests', async () => {
     const logged = await startLoggedApp({}, 'debug');
     try {

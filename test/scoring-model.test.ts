@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,10 +11,12 @@ import {
   ScoringError,
   ScoringModel,
   type ScoredApplication,
+  type ScoringModelOptions,
 } from '../src/model/scoring-model.js';
 import {
   LINEAR_SPEC,
   linearLogit,
+  makeTempDir,
   linearOnnx,
   manifestFor,
   REFUSAL_FIXTURES,
@@ -40,7 +42,7 @@ const RISKY_ROW = [
 ];
 const GOOD_ROW = [800, (500 * 12) / 120_000, 0, 0, 0, 120_000, 10_000 / 120_000];
 
-async function withModel<T>(dir: string, fn: (model: ScoringModel) => Promise<T>, options?: { intraOpNumThreads?: number }) {
+async function withModel<T>(dir: string, fn: (model: ScoringModel) => Promise<T>, options?: ScoringModelOptions) {
   const model = await ScoringModel.create(dir, options);
   try {
     return await fn(model);
@@ -136,6 +138,66 @@ describe('ScoringModel.create', () => {
         expect(loadError.message).not.toContain('\n');
       });
     }
+  });
+});
+
+describe('files stay inside the model directory', () => {
+  /** The ModelLoadError `create` rejects with. */
+  const refusal = (dir: string, confineTo?: string) =>
+    ScoringModel.create(dir, { confineTo }).then(
+      () => expect.unreachable('the model loaded'),
+      (error: unknown) => {
+        expect(error).toBeInstanceOf(ModelLoadError);
+        return error as ModelLoadError;
+      },
+    );
+
+  it.each(['../../../../etc/shadow', '/etc/shadow', 'sub/../../model.onnx', '.'])('refuses onnxFile %j', async (onnxFile) => {
+    const dir = await writeModelDir(manifestFor(LINEAR_SPEC.features, { onnxFile }), undefined);
+    const error = await refusal(dir);
+    expect(error.file).toBe(path.join(dir, 'model.json'));
+    expect(error.message).toContain('onnxFile: must name a file inside the model directory');
+  });
+
+  it('takes an onnxFile in a subdirectory', async () => {
+    const dir = await makeTempDir();
+    await mkdir(path.join(dir, 'onnx'));
+    await writeModelDir(manifestFor(LINEAR_SPEC.features, { onnxFile: 'onnx/model.onnx' }), linearOnnx(), dir);
+    await withModel(dir, async (model) => expect(model.manifest.onnxFile).toBe('onnx/model.onnx'));
+  });
+
+  it('refuses a model.json or ONNX file symlinked out of the directory, even to a valid model', async () => {
+    const valid = await writeLinearModel();
+    const onnxLink = await writeModelDir(manifestFor(LINEAR_SPEC.features), undefined);
+    await symlink(path.join(valid, 'model.onnx'), path.join(onnxLink, 'model.onnx'));
+    const error = await refusal(onnxLink);
+    expect(error.file).toBe(path.join(onnxLink, 'model.onnx'));
+    expect(error.message).toMatch(/model\.onnx resolves to .*, which is not inside its model directory /);
+
+    const manifestLink = await makeTempDir();
+    await symlink(path.join(valid, 'model.json'), path.join(manifestLink, 'model.json'));
+    await symlink(path.join(valid, 'model.onnx'), path.join(manifestLink, 'model.onnx'));
+    expect((await refusal(manifestLink)).file).toBe(path.join(manifestLink, 'model.json'));
+  });
+
+  it('with confineTo, loads a directory inside it (through a symlink too) and refuses one outside', async () => {
+    const root = await makeTempDir();
+    const inside = await writeLinearModel();
+    const dir = path.join(root, 'model');
+    await mkdir(dir);
+    await writeModelDir(manifestFor(LINEAR_SPEC.features), linearOnnx(), dir);
+    await withModel(dir, async (model) => expect(model.dir).toBe(dir), { confineTo: root });
+    await symlink(dir, path.join(root, 'current'));
+    await withModel(path.join(root, 'current'), async (model) => expect(model.manifest.name).toBe('fixture'), { confineTo: root });
+
+    await symlink(inside, path.join(root, 'escape'));
+    const escaped = await refusal(path.join(root, 'escape'), root);
+    expect(escaped.file).toBe(path.join(root, 'escape'));
+    expect(escaped.message).toMatch(/escape resolves to .*, which is not inside /);
+    expect((await refusal(inside, root)).message).toMatch(/which is not inside/);
+    expect((await refusal(root, root)).message).toMatch(/which is not inside/);
+    expect((await refusal(path.join(root, 'missing'), root)).message).toMatch(/missing cannot be read \(ENOENT\)\.$/);
+    expect((await refusal(dir, path.join(root, 'no-such-root'))).message).toMatch(/no-such-root \(the directory models must be in\) cannot be read/);
   });
 });
 

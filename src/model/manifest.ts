@@ -1,4 +1,10 @@
+import path from 'node:path';
 import { z } from 'zod';
+
+/** A path that stays inside the directory it is taken from: relative, no ".." segment, no NUL. */
+function staysInside(file: string): boolean {
+  return !path.isAbsolute(file) && !file.includes('\0') && !file.split(/[\\/]/).includes('..') && path.normalize(file) !== '.';
+}
 
 const featureSchema = z.object({
   name: z.string().min(1),
@@ -12,8 +18,12 @@ export const manifestSchema = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'name must be letters, digits, ".", "_" or "-"'),
   version: z.string().min(1),
   createdAt: z.string().datetime({ offset: true }),
-  /** @default "model.onnx" */
-  onnxFile: z.string().default('model.onnx'),
+  /** a file in the model directory (symlinks are followed only within it) @default "model.onnx" */
+  onnxFile: z
+    .string()
+    .min(1)
+    .refine(staysInside, 'must name a file inside the model directory (a relative path without "..")')
+    .default('model.onnx'),
   input: z.object({ name: z.string().min(1) }),
   features: z.array(featureSchema).min(1),
   output: z.object({

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { LoanApplication } from './application.js';
@@ -9,6 +9,13 @@ import { manifestSchema, type Manifest } from './manifest.js';
 export interface ScoringModelOptions {
   /** @default 1 */
   intraOpNumThreads?: number;
+  /**
+   * A directory the model directory must lie inside once symlinks are resolved: for a directory named by a client.
+   * Unset, the model directory may be anywhere (the operator's configuration). Either way, model.json and the ONNX
+   * file must resolve inside the model directory.
+   * @default undefined
+   */
+  confineTo?: string;
 }
 
 /**
@@ -141,7 +148,8 @@ export class ScoringModel {
 
   /**
    * Loads `<dir>/model.json` and `<dir>/<onnxFile>`, checks that the ONNX graph matches the manifest, and makes one
-   * warm-up run. Any problem is one `ModelLoadError` naming the file and the problem.
+   * warm-up run. Any problem is one `ModelLoadError` naming the file and the problem. The files are read through
+   * their real paths, which must lie inside the (real) model directory, itself inside `options.confineTo` when set.
    */
   static async create(dir: string, options: ScoringModelOptions = {}): Promise<ScoringModel> {
     const intraOpNumThreads = options.intraOpNumThreads ?? 1;
@@ -149,8 +157,9 @@ export class ScoringModel {
       throw new RangeError(`intraOpNumThreads must be a positive integer, got ${intraOpNumThreads}`);
     }
 
+    const realDir = await realModelDir(dir, options.confineTo);
     const manifestFile = path.join(dir, 'model.json');
-    const manifest = await readManifest(manifestFile);
+    const manifest = await readManifest(manifestFile, await realFileInside(manifestFile, realDir));
     const unknown = manifest.features.filter((f) => !FEATURES_BY_NAME.has(f.name)).map((f) => f.name);
     if (unknown.length > 0) {
       throw new ModelLoadError(
@@ -174,9 +183,10 @@ export class ScoringModel {
     });
 
     const onnxFile = path.join(dir, manifest.onnxFile);
+    const realOnnxFile = await realFileInside(onnxFile, realDir);
     let bytes: Buffer;
     try {
-      bytes = await readFile(onnxFile);
+      bytes = await readFile(realOnnxFile);
     } catch (error) {
       throw new ModelLoadError(onnxFile, `${onnxFile} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`, {
         cause: error,
@@ -372,10 +382,47 @@ export class ScoringModel {
   }
 }
 
-async function readManifest(file: string): Promise<Manifest> {
+/** Whether `target` lies strictly inside `root` (both absolute and without symlinks). */
+function isInside(root: string, target: string): boolean {
+  const relative = path.relative(root, target);
+  return relative !== '' && relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative);
+}
+
+async function realPathOf(file: string, what = ''): Promise<string> {
+  try {
+    return await realpath(file);
+  } catch (error) {
+    throw new ModelLoadError(file, `${file}${what} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * The model directory's real path; with `confineTo`, it must lie inside confineTo's real path, so neither ".." nor a
+ * symlink (the directory's or a parent's) leads a client-named directory out of it.
+ */
+async function realModelDir(dir: string, confineTo: string | undefined): Promise<string> {
+  const realRoot = confineTo === undefined ? undefined : await realPathOf(confineTo, ' (the directory models must be in)');
+  const real = await realPathOf(dir);
+  if (realRoot !== undefined && !isInside(realRoot, real)) {
+    throw new ModelLoadError(dir, `${dir} resolves to ${real}, which is not inside ${realRoot}.`);
+  }
+  return real;
+}
+
+/** The real path of a file of the model, which must lie inside the model directory (a symlink must not lead out). */
+async function realFileInside(file: string, realDir: string): Promise<string> {
+  const real = await realPathOf(file);
+  if (!isInside(realDir, real)) throw new ModelLoadError(file, `${file} resolves to ${real}, which is not inside its model directory ${realDir}.`);
+  return real;
+}
+
+/** Reads and checks the manifest `file`, through its real path `realFile`; messages name `file`. */
+async function readManifest(file: string, realFile: string): Promise<Manifest> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readFile(realFile, 'utf8');
   } catch (error) {
     throw new ModelLoadError(file, `${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`, {
       cause: error,

@@ -11,20 +11,26 @@ builder.mutationField('reloadModel', (t) =>
     description:
       'Admin only (x-admin-key). Loads a model directory (default: the configured one), validates it against its ' +
       'manifest with a warm-up run, and swaps it in; runs already under way finish on the old model. A directory ' +
-      'that fails is refused with MODEL_INVALID and the old model keeps serving.',
+      'that fails is refused with MODEL_INVALID and the old model keeps serving; the server log has the detail.',
     args: {
-      dir: t.arg.string({ required: false, description: 'A model directory on the server (model.json + ONNX file)' }),
+      dir: t.arg.string({
+        required: false,
+        description: 'A model directory in MODELS_DIR (model.json + ONNX file), relative to the project folder',
+      }),
     },
     resolve: async (_root, { dir }, context): Promise<ModelInfoShape> => {
       // the auth plugin refuses non-admins before execution; this is the second lock on the door
       if (!context.isAdmin) throw httpError(401, 'UNAUTHENTICATED', 'reloadModel needs the admin key');
       try {
-        return modelInfoOf(await context.reloadModel(dir ?? undefined), context.config);
+        return modelInfoOf(await context.reloadModel(dir ?? undefined, context.requestId), context.config);
       } catch (error) {
         if (error instanceof ModelLoadError) {
-          throw new GraphQLError(`Model refused, the old model keeps serving: ${error.message}`, {
-            extensions: { code: 'MODEL_INVALID', file: error.file, http: { status: 422 } },
-          });
+          // One answer for every refusal: the detail (real paths, whether a path exists, what a file holds) would let
+          // the caller probe the server's file system. The reloader logs it under this request id.
+          throw new GraphQLError(
+            `Model refused, the old model keeps serving; the server log has the reason under request id ${context.requestId}`,
+            { extensions: { code: 'MODEL_INVALID', requestId: context.requestId, http: { status: 422 } } },
+          );
         }
         throw error;
       }

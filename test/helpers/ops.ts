@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
@@ -24,9 +24,25 @@ export const KEY_ENV = {
 
 export const DEFAULT_MODEL_DIR = join(ROOT, 'models/loan-default-lr-1.0.0');
 
-/** A copy of the default model directory in a temp folder, with `version` (and optionally a broken file). */
-export function copyModelDir(version: string, breakIt?: 'manifest' | 'onnx'): string {
-  const dir = join(mkdtempSync(join(tmpdir(), 'loan-model-copy-')), `loan-default-lr-${version}`);
+/**
+ * A fresh temporary models directory, for MODELS_DIR. It is in the project folder (under run/, which git ignores)
+ * because reloadModel(dir) takes a path relative to the project folder and refuses "..". Remove it after the tests.
+ */
+export function tempModelsDir(): string {
+  const parent = join(ROOT, 'run', 'test-models');
+  mkdirSync(parent, { recursive: true });
+  return mkdtempSync(join(parent, 'models-'));
+}
+
+/** `dir` as reloadModel(dir) takes it: relative to the project folder. */
+export const fromProject = (dir: string) => relative(ROOT, dir);
+
+/**
+ * A copy of the default model directory in `modelsDir` (default: a fresh tempModelsDir()), with `version` (and
+ * optionally a broken file).
+ */
+export function copyModelDir(version: string, breakIt?: 'manifest' | 'onnx', modelsDir = tempModelsDir()): string {
+  const dir = join(modelsDir, `loan-default-lr-${version}`);
   cpSync(DEFAULT_MODEL_DIR, dir, { recursive: true });
   const manifestFile = join(dir, 'model.json');
   const manifest = JSON.parse(readFileSync(manifestFile, 'utf8'));
@@ -35,6 +51,45 @@ export function copyModelDir(version: string, breakIt?: 'manifest' | 'onnx'): st
   writeFileSync(manifestFile, JSON.stringify(manifest, null, 2));
   if (breakIt === 'onnx') writeFileSync(join(dir, manifest.onnxFile), 'not an onnx model');
   return dir;
+}
+
+/**
+ * Model directories in `modelsDir` that lead out of it, each of which reloadModel(dir) must refuse. Most lead to the
+ * valid default model, so a missing check shows as a load, not as some other failure.
+ */
+export function hostileModelDirs(modelsDir: string) {
+  const withManifest = (name: string, edit: (manifest: Record<string, unknown>) => void = () => undefined) => {
+    const dir = join(modelsDir, name);
+    mkdirSync(dir);
+    const manifest = JSON.parse(readFileSync(join(DEFAULT_MODEL_DIR, 'model.json'), 'utf8'));
+    edit(manifest);
+    writeFileSync(join(dir, 'model.json'), JSON.stringify(manifest));
+    return dir;
+  };
+  const withOnnx = (name: string) => {
+    const dir = join(modelsDir, name);
+    mkdirSync(dir);
+    copyFileSync(join(DEFAULT_MODEL_DIR, 'model.onnx'), join(dir, 'model.onnx'));
+    return dir;
+  };
+  const dirs = {
+    /** a directory symlink to the default model, outside MODELS_DIR */
+    dirLink: join(modelsDir, 'dir-link'),
+    /** model.json a symlink to /etc/passwd (the answer once quoted its first bytes) */
+    manifestLink: withOnnx('manifest-link'),
+    /** model.json a symlink to the default model's */
+    manifestOutside: withOnnx('manifest-outside'),
+    /** the ONNX file a symlink to the default model's */
+    onnxLink: withManifest('onnx-link'),
+    /** a manifest whose onnxFile is ../../../../etc/shadow */
+    onnxUp: withManifest('onnx-up', (m) => (m.onnxFile = '../../../../etc/shadow')),
+  };
+  symlinkSync(DEFAULT_MODEL_DIR, dirs.dirLink);
+  symlinkSync('/etc/passwd', join(dirs.manifestLink, 'model.json'));
+  symlinkSync(join(DEFAULT_MODEL_DIR, 'model.json'), join(dirs.manifestOutside, 'model.json'));
+  symlinkSync(join(DEFAULT_MODEL_DIR, 'model.onnx'), join(dirs.onnxLink, 'model.onnx'));
+  copyFileSync(join(DEFAULT_MODEL_DIR, 'model.onnx'), join(dirs.onnxUp, 'model.onnx'));
+  return dirs;
 }
 
 /** A test app whose JSON log lines are collected in `lines` (parsed). */
