@@ -65,7 +65,8 @@ RUN mkdir -p data && chown node:node data
 # the node image's unprivileged user (uid 1000)
 USER node
 VOLUME ["/app/data", "/app/models"]
-EXPOSE 8000
+# 8000: the API; 9464: /metrics (METRICS_PORT), bound to METRICS_HOST (loopback unless set to 0.0.0.0)
+EXPOSE 8000 9464
 # slim images have no curl: Node's own fetch. /ready is 200 only once the model is loaded and warm.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8000)+'/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]

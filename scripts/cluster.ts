@@ -3,13 +3,14 @@
  * loopback ports behind Debian's nginx, configured from the same template as the Docker nginx.conf.
  *
  *   npm run cluster                    start (foreground; Ctrl-C stops everything it started)
- *   npm run cluster -- --replicas 5 --port 8080 --base-port 9101
+ *   npm run cluster -- --replicas 5 --port 8080 --base-port 9101 --metrics-base-port 9201
  *   npm run cluster:stop               stop a cluster started from another terminal (reads run/cluster/*.pid)
  *
  * Options: --replicas N (3), --port P (LOAN_API_PORT or 8000; nginx), --base-port P (8101; replicas use P..P+N-1),
- * --host H (127.0.0.1; nginx listen address), --run-dir DIR (run/cluster), --no-build, --no-restart.
+ * --metrics-base-port P (9464; replica i serves /metrics on P+i-1, loopback only), --host H (127.0.0.1; nginx listen
+ * address), --run-dir DIR (run/cluster), --no-build, --no-restart.
  * Every replica inherits this process's environment (MODEL_DIR, DATA_DIR, LOG_LEVEL, BATCH_*, ...), with PORT,
- * HOST=127.0.0.1 and REPLICA_ID=replica-<i> set per replica.
+ * METRICS_PORT, HOST=127.0.0.1, METRICS_HOST=127.0.0.1 and REPLICA_ID=replica-<i> set per replica.
  *
  * startCluster() is what the e2e tests use, so the tests exercise exactly this start/stop logic.
  */
@@ -42,6 +43,8 @@ export interface Replica extends ManagedProcess {
   id: string;
   port: number;
   url: string;
+  /** the replica's own metrics listener: `${metricsUrl}/metrics` (never behind nginx) */
+  metricsUrl: string;
   logFile: string;
 }
 
@@ -50,6 +53,8 @@ export interface ClusterOptions {
   replicas?: number;
   /** first replica port; replica i listens on basePort + i - 1. @default 8101 */
   basePort?: number;
+  /** first metrics port; replica i serves /metrics on metricsBasePort + i - 1. @default 9464 */
+  metricsBasePort?: number;
   /** nginx port. @default LOAN_API_PORT or 8000 */
   port?: number;
   /** nginx listen address. @default 127.0.0.1 */
@@ -286,20 +291,44 @@ function tail(file: string, lines = 30): string {
   }
 }
 
-export function spawnReplica(opts: { root: string; entry: string; index: number; port: number; runDir: string; env?: NodeJS.ProcessEnv }): Replica {
+export function spawnReplica(opts: {
+  root: string;
+  entry: string;
+  index: number;
+  port: number;
+  metricsPort: number;
+  runDir: string;
+  env?: NodeJS.ProcessEnv;
+}): Replica {
   const id = `replica-${opts.index}`;
   const logFile = path.join(opts.runDir, 'logs', `${id}.log`);
   const fd = openSync(logFile, 'a');
   try {
     const child = spawn(process.execPath, [opts.entry], {
       cwd: opts.root,
-      env: { NODE_ENV: 'production', ...process.env, ...opts.env, PORT: String(opts.port), HOST: '127.0.0.1', REPLICA_ID: id },
+      env: {
+        NODE_ENV: 'production',
+        ...process.env,
+        ...opts.env,
+        PORT: String(opts.port),
+        HOST: '127.0.0.1',
+        METRICS_PORT: String(opts.metricsPort),
+        METRICS_HOST: '127.0.0.1',
+        REPLICA_ID: id,
+      },
       stdio: ['ignore', fd, fd],
       // own process group: a Ctrl-C in the terminal reaches only the supervisor, which stops replicas in order
       detached: true,
     });
     // the same object track() updates on exit, so replica.exit is live
-    const replica: Replica = Object.assign(track(child), { index: opts.index, id, port: opts.port, url: `http://127.0.0.1:${opts.port}`, logFile });
+    const replica: Replica = Object.assign(track(child), {
+      index: opts.index,
+      id,
+      port: opts.port,
+      url: `http://127.0.0.1:${opts.port}`,
+      metricsUrl: `http://127.0.0.1:${opts.metricsPort}`,
+      logFile,
+    });
     writePidFile(path.join(opts.runDir, `${id}.pid`), replica.pid);
     return replica;
   } finally {
@@ -314,6 +343,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const log = options.log ?? (() => {});
   const replicaCount = options.replicas ?? 3;
   const basePort = options.basePort ?? 8101;
+  const metricsBasePort = options.metricsBasePort ?? 9464;
   const port = options.port ?? Number(process.env.LOAN_API_PORT ?? 8000);
   const host = options.host ?? '127.0.0.1';
   const runDir = path.resolve(options.runDir ?? path.join(root, 'run', 'cluster'));
@@ -321,7 +351,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
   if (!Number.isInteger(replicaCount) || replicaCount < 1) throw new Error('--replicas must be a positive integer');
   const replicaPorts = Array.from({ length: replicaCount }, (_, i) => basePort + i);
+  const metricsPorts = replicaPorts.map((_, i) => metricsBasePort + i);
   if (replicaPorts.includes(port)) throw new Error(`nginx port ${port} overlaps the replica ports ${replicaPorts.join(', ')}`);
+  if (metricsPorts.some((p) => p === port || replicaPorts.includes(p))) {
+    throw new Error(`the metrics ports ${metricsPorts.join(', ')} overlap the replica or nginx ports`);
+  }
 
   const supervisorPid = path.join(runDir, 'cluster.pid');
   if (existsSync(supervisorPid)) {
@@ -340,6 +374,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     ensureBuild(root, options.build ?? 'auto', entry, log);
     await assertPortFree(port, host, ` (set LOAN_API_PORT=8080 or --port 8080)`);
     for (const p of replicaPorts) await assertPortFree(p, '127.0.0.1', ` (choose other replica ports with --base-port)`);
+    for (const p of metricsPorts) await assertPortFree(p, '127.0.0.1', ` (choose other metrics ports with --metrics-base-port)`);
     // nginx creates the temp folders itself (and hands them to its worker user when started as root);
     // the run folder must be traversable for that worker user
     rmSync(path.join(runDir, 'temp'), { recursive: true, force: true });
@@ -358,7 +393,15 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   let stopped: Promise<void> | undefined;
 
   const startReplica = async (index: number): Promise<Replica> => {
-    const replica = spawnReplica({ root, entry, index, port: basePort + index - 1, runDir, env: options.env });
+    const replica = spawnReplica({
+      root,
+      entry,
+      index,
+      port: basePort + index - 1,
+      metricsPort: metricsBasePort + index - 1,
+      runDir,
+      env: options.env,
+    });
     replicas[index - 1] = replica;
     replica.exited.then((info) => {
       if (stopping || replicas[index - 1] !== replica) return;
@@ -376,7 +419,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     } catch (err) {
       throw new Error(`${(err as Error).message}\n--- ${replica.logFile} ---\n${tail(replica.logFile)}`);
     }
-    log(`${replica.id} ready: pid ${replica.pid}, ${replica.url}`);
+    log(`${replica.id} ready: pid ${replica.pid}, ${replica.url} (metrics: ${replica.metricsUrl}/metrics)`);
     return replica;
   };
 
@@ -583,7 +626,7 @@ async function cli(argv: string[]): Promise<number> {
   const runDir = path.resolve(typeof flags.get('run-dir') === 'string' ? (flags.get('run-dir') as string) : path.join(root, 'run', 'cluster'));
   if (command === 'stop') return stopClusterFromPidFiles(runDir);
   if (command !== 'start') {
-    console.error('usage: tsx scripts/cluster.ts start [--replicas 3] [--port 8000] [--base-port 8101] [--host 127.0.0.1] [--run-dir run/cluster] [--no-build] [--no-restart] | stop [--run-dir run/cluster]');
+    console.error('usage: tsx scripts/cluster.ts start [--replicas 3] [--port 8000] [--base-port 8101] [--metrics-base-port 9464] [--host 127.0.0.1] [--run-dir run/cluster] [--no-build] [--no-restart] | stop [--run-dir run/cluster]');
     return 2;
   }
   const log = (line: string) => console.log(`[cluster] ${line}`);
@@ -618,6 +661,7 @@ async function cli(argv: string[]): Promise<number> {
     replicas: intFlag(flags, 'replicas'),
     port: intFlag(flags, 'port'),
     basePort: intFlag(flags, 'base-port'),
+    metricsBasePort: intFlag(flags, 'metrics-base-port'),
     host: typeof flags.get('host') === 'string' ? (flags.get('host') as string) : undefined,
     runDir,
     build: flags.has('no-build') ? 'never' : 'auto',

@@ -13,6 +13,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../scripts/cluster.js';
+import { readAccessLog } from './load.js';
 import { applications } from '../helpers/applications.js';
 
 let cluster: Cluster;
@@ -23,6 +24,7 @@ beforeAll(async () => {
   cluster = await startCluster({
     replicas: 3,
     basePort: 18201,
+    metricsBasePort: 18211,
     port: 18280,
     runDir: path.join(dataDir, 'run'),
     env: { LOG_LEVEL: 'warn', DATA_DIR: dataDir, BATCH_WINDOW_MS: '5' },
@@ -38,7 +40,19 @@ const SCORE = `mutation($input: LoanApplicationInput!, $key: String) {
   scoreApplication(input: $input, idempotencyKey: $key) { __typename ... on Decision { id outcome } }
 }`;
 
-async function score(input: unknown, key?: string): Promise<{ id?: string; replica: string | null; status: number }> {
+/** The replica that answered a request, from nginx's access log (clients are not told); waits for nginx to log it. */
+async function replicaOf(requestId: string): Promise<string> {
+  const log = path.join(dataDir, 'run', 'logs', 'nginx-access.log');
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const entry = readAccessLog(log).find((e) => e.requestId === requestId);
+    if (entry) return entry.replica;
+    if (Date.now() > deadline) throw new Error(`request ${requestId} is not in nginx's access log`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function score(input: unknown, key?: string): Promise<{ id?: string; requestId: string | null; status: number }> {
   const response = await fetch(`${cluster.url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -46,7 +60,7 @@ async function score(input: unknown, key?: string): Promise<{ id?: string; repli
     signal: AbortSignal.timeout(15_000),
   });
   const body = (await response.json()) as { data?: { scoreApplication?: { id?: string } } };
-  return { id: body.data?.scoreApplication?.id, replica: response.headers.get('x-replica-id'), status: response.status };
+  return { id: body.data?.scoreApplication?.id, requestId: response.headers.get('x-request-id'), status: response.status };
 }
 
 async function findDecision(id: string): Promise<string | null> {
@@ -102,14 +116,15 @@ describe('audit trail across replicas', () => {
     const input = applications(1)[0];
     const first = await score(input, 'partner-retry-1');
     expect(first.id).toBeTruthy();
-    const answered = cluster.replicas.find((r) => r.id === first.replica)!;
+    const firstReplica = await replicaOf(first.requestId!);
+    const answered = cluster.replicas.find((r) => r.id === firstReplica)!;
     expect(answered).toBeDefined();
     process.kill(answered.pid, 'SIGKILL');
     await answered.exited;
 
     const retry = await score(input, 'partner-retry-1');
     expect(retry.id).toBe(first.id);
-    expect(retry.replica).not.toBe(first.replica);
+    expect(await replicaOf(retry.requestId!)).not.toBe(firstReplica);
 
     const db = new Database(path.join(dataDir, 'decisions.db'), { readonly: true });
     try {

@@ -3,7 +3,8 @@
  * with the config rendered from deploy/nginx.conf.template, in front of three real replicas of
  * `node dist/src/server.js` — under failures. No stand-ins: the replicas are the built server.
  *
- *   (a) requests are spread over all three replicas (x-replica-id)
+ *   (a) requests are spread over all three replicas (nginx's access log says which replica answered; clients are
+ *       not told)
  *   (b) SIGKILL of a replica during steady load → no failed client request
  *   (c) SIGTERM of a replica during steady load (rolling restart) → no failed request, the replica exits 0,
  *       and once restarted it serves again
@@ -17,17 +18,19 @@
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, constants, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../scripts/nginx-config.js';
 import { findNginx, spawnReplica, startCluster, stopProcess, type Cluster, type Replica } from '../../scripts/cluster.js';
-import { readAccessLog, runLoad, SCORE_BODY, isDecision, type LoadReport } from './load.js';
+import { attributeReplicas, readAccessLog, runLoad, SCORE_BODY, isDecision, type LoadReport } from './load.js';
 
 const ROOT = repoRoot();
 const BASE_PORT = 18101;
 const NOT_READY_PORT = 18104;
 const NGINX_PORT = 18180;
+const METRICS_BASE_PORT = 18111;
 const MODEL_DIR = path.join(ROOT, 'models', 'loan-default-lr-1.0.0');
 
 /**
@@ -82,12 +85,24 @@ function expectNoFailures(report: LoadReport): void {
 
 const accessLog = () => readAccessLog(path.join(runDir, 'logs', 'nginx-access.log'));
 
-/** Runs a load phase and records which requests nginx retried on another replica (from its access log). */
+/** nginx writes an access log line just after its response: waits until every given request id is in the log. */
+async function untilLogged(requestIds: () => string[]): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (requestIds().length > 0) {
+    if (Date.now() > deadline) throw new Error(`not in nginx's access log: ${requestIds().slice(0, 5).join(', ')}`);
+    await sleep(20);
+  }
+}
+
+/**
+ * Runs a load phase, attributes its responses to replicas and records which requests nginx retried on another
+ * replica (both from its access log).
+ */
 async function phase(name: string, options: Parameters<typeof runLoad>[0]): Promise<LoadReport> {
   const before = accessLog().length;
   const report = await runLoad(options);
   reports[name] = report;
-  await sleep(100);
+  await untilLogged(() => attributeReplicas(report, accessLog()));
   const counts: Record<string, number> = {};
   for (const entry of accessLog().slice(before)) {
     if (entry.upstreams.length < 2) continue;
@@ -99,6 +114,18 @@ async function phase(name: string, options: Parameters<typeof runLoad>[0]): Prom
 }
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** GET `path` exactly as written (no client-side normalisation of `..` or `\\`); resolves with the whole answer. */
+function rawGet(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    // write, not end: nginx drops a request whose client has already half-closed the connection
+    const socket = connect(port, '127.0.0.1', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`));
+    let answer = '';
+    socket.on('data', (d) => (answer += d));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(answer));
+  });
+}
+
 /** Sends single requests (at most `max`, for at most `ms`) until `replicaId` answers one; returns how many it took. */
 async function untilServedBy(url: string, replicaId: string, max: number, ms: number): Promise<number> {
   const deadline = Date.now() + ms;
@@ -107,7 +134,11 @@ async function untilServedBy(url: string, replicaId: string, max: number, ms: nu
     const body = await res.text();
     expect(res.status, body).toBe(200);
     expect(isDecision(body), body).toBe(true);
-    if (res.headers.get('x-replica-id') === replicaId) return i;
+    expect(res.headers.get('x-replica-id')).toBeNull();
+    const requestId = res.headers.get('x-request-id')!;
+    const logged = () => accessLog().find((e) => e.requestId === requestId);
+    await untilLogged(() => (logged() ? [] : [requestId]));
+    if (logged()!.replica === replicaId) return i;
     await sleep(20);
   }
   throw new Error(`${replicaId} served none of up to ${max} requests within ${ms} ms`);
@@ -132,6 +163,7 @@ beforeAll(async () => {
   cluster = await startCluster({
     replicas: 3,
     basePort: BASE_PORT,
+    metricsBasePort: METRICS_BASE_PORT,
     port: NGINX_PORT,
     runDir,
     env: REPLICA_ENV,
@@ -141,7 +173,15 @@ beforeAll(async () => {
 
   // started after startCluster (which builds dist if needed); nginx already lists its port, which until now
   // refused connections: also a case nginx must skip
-  notReady = spawnReplica({ root: ROOT, entry: 'dist/src/server.js', index: 4, port: NOT_READY_PORT, runDir, env: { ...REPLICA_ENV, MODEL_DIR: slowModelDir } });
+  notReady = spawnReplica({
+    root: ROOT,
+    entry: 'dist/src/server.js',
+    index: 4,
+    port: NOT_READY_PORT,
+    metricsPort: METRICS_BASE_PORT + 3,
+    runDir,
+    env: { ...REPLICA_ENV, MODEL_DIR: slowModelDir },
+  });
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (notReady.exit) throw new Error(`not-ready replica exited: ${readFileSync(notReady.logFile, 'utf8')}`);
@@ -187,24 +227,38 @@ describe('nginx + 3 replicas on loopback (npm run cluster)', () => {
     expect(report.byReplica['replica-4'], summary(report)).toBeUndefined();
   });
 
-  it('hides /metrics and forwards or creates X-Request-ID', async () => {
-    // answered by nginx itself: a replica's response would carry x-replica-id
-    const metrics = await fetch(`${cluster!.url}/metrics`);
-    await metrics.text();
-    expect(metrics.status).toBe(404);
-    expect(metrics.headers.get('x-replica-id')).toBeNull();
+  it('serves no metrics through nginx, however the path is spelled; each replica serves them on its own port', async () => {
+    const nginxPort = Number(new URL(cluster!.url).port);
+    for (const spelling of ['/metrics', '/x/..\\metrics', '/graphql/..\\metrics', '/x/%2e%2e\\metrics', '/x/%2e%2e/metrics']) {
+      const answer = await rawGet(nginxPort, spelling);
+      expect(answer, spelling).toMatch(/^HTTP\/1\.1 (400|404) /);
+      expect(answer, spelling).not.toContain('loan_api_');
+      expect(answer.toLowerCase(), spelling).not.toContain('x-replica-id');
+    }
+    for (const replica of cluster!.replicas) {
+      const text = await (await fetch(`${replica.metricsUrl}/metrics`)).text();
+      expect(text).toContain('loan_api_http_requests_total');
+    }
+  });
+
+  it('forwards or creates X-Request-ID, and logs which replica answered without telling the client', async () => {
     const res = await fetch(`${cluster!.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-request-id': 'e2e-request-id-1' },
       body: SCORE_BODY,
     });
     expect(res.status).toBe(200);
+    expect(res.headers.get('x-replica-id')).toBeNull();
+    expect(res.headers.get('x-request-id')).toBe('e2e-request-id-1');
     await res.text();
-    await fetch(`${cluster!.url}/health`).then((r) => r.text());
-    await sleep(200); // nginx writes the access log line after the response
-    const entries = accessLog();
-    expect(entries.some((e) => e.requestId === 'e2e-request-id-1')).toBe(true);
-    expect(entries.at(-1)!.requestId).toMatch(/^[0-9a-f]{32}$/);
+    const unnamed = await fetch(`${cluster!.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: SCORE_BODY });
+    await unnamed.text();
+    expect(unnamed.headers.get('x-replica-id')).toBeNull();
+    const generated = unnamed.headers.get('x-request-id')!;
+    expect(generated).toMatch(/^[0-9a-f]{32}$/);
+    await untilLogged(() => ['e2e-request-id-1', generated].filter((id) => !accessLog().some((e) => e.requestId === id)));
+    const entry = accessLog().find((e) => e.requestId === 'e2e-request-id-1')!;
+    expect(entry.replica).toMatch(/^replica-[123]$/);
   });
 
   it('(b) loses no request when a replica is SIGKILLed under load', async () => {

@@ -99,6 +99,12 @@ describe('docker-compose.yml', () => {
     expect(out).toMatch(/published: 8000\s+target: 80/);
     expect(out).toMatch(/loan-net:\s+driver: bridge/);
     expect(out).toMatch(/healthcheck:[\s\S]*\/ready/);
+    // metrics on their own port, not published; GraphiQL and introspection an explicit choice
+    expect(out).toMatch(/METRICS_PORT: ["']9464["']/);
+    expect(out).toMatch(/METRICS_HOST: 0\.0\.0\.0/);
+    expect(out).not.toMatch(/published: 9464/);
+    expect(out).toMatch(/GRAPHIQL: ["']true["']/);
+    expect(out).toMatch(/INTROSPECTION: ["']true["']/);
 
     const services = composeConfig({}, ['--services']);
     expect(services.stdout.trim().split('\n').sort()).toEqual(['loan-api', 'nginx']);
@@ -144,6 +150,8 @@ describe('nginx configs (one template)', () => {
       expect(text).toMatch(/client_max_body_size 2m;/); // MAX_BODY_BYTES default 2 MiB
       expect(text).toMatch(/location = \/metrics \{\s+return 404;/);
       expect(text).toMatch(/proxy_set_header X-Request-ID \$loan_request_id;/);
+      expect(text).toMatch(/proxy_hide_header X-Replica-Id;/);
+      expect(text).toMatch(/rep="\$upstream_http_x_replica_id"/);
       expect(text).not.toMatch(/\{\{[A-Z_]+\}\}/);
     }
     expect(renderNginxConfig({ kind: 'docker' })).toMatch(/resolver 127\.0\.0\.11 valid=10s ipv6=off;/);
@@ -209,7 +217,7 @@ describe('Dockerfile', () => {
     const runtime = dockerfile().split(/^FROM \$\{NODE_IMAGE\} AS runtime$/m)[1];
     expect(runtime).toMatch(/^USER node$/m);
     expect(runtime).toMatch(/^VOLUME \["\/app\/data", "\/app\/models"\]$/m);
-    expect(runtime).toMatch(/^EXPOSE 8000$/m);
+    expect(runtime).toMatch(/^EXPOSE 8000 9464$/m);
     expect(runtime).toMatch(/^HEALTHCHECK [\s\S]*\/ready/m);
     expect(runtime).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
     expect(runtime).toMatch(/^CMD \["node", "dist\/src\/server\.js"\]$/m);

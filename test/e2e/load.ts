@@ -53,10 +53,15 @@ export interface LoadReport {
   timeouts: number;
   resets: number;
   statuses: Record<string, number>;
-  /** x-replica-id of each successful response */
+  /**
+   * the replica that answered each successful response; nginx hides X-Replica-Id from clients, so this is filled from
+   * its access log by `attributeReplicas`
+   */
   byReplica: Record<string, number>;
-  /** x-replica-id of every non-successful response (should stay empty) */
+  /** the same for every non-successful response (should stay empty) */
   failedByReplica: Record<string, number>;
+  /** x-request-id of each successful response, and of each failed one ('(none)' when nginx answered itself) */
+  requestIds: { ok: string[]; failed: string[] };
   durationMs: number;
   /** stopped by maxDurationMs */
   capped: boolean;
@@ -84,6 +89,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     statuses: {},
     byReplica: {},
     failedByReplica: {},
+    requestIds: { ok: [], failed: [] },
     durationMs: 0,
     capped: false,
     samples: [],
@@ -105,14 +111,14 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
         onResponse: (status, body, _context, headers) => {
           report.responses++;
           report.statuses[status] = (report.statuses[status] ?? 0) + 1;
-          const replica = header(headers, 'x-replica-id');
+          const requestId = header(headers, 'x-request-id');
           if (status >= 200 && status < 300 && isDecision(body)) {
             report.decisions++;
-            report.byReplica[replica] = (report.byReplica[replica] ?? 0) + 1;
+            report.requestIds.ok.push(requestId);
           } else {
-            report.failedByReplica[replica] = (report.failedByReplica[replica] ?? 0) + 1;
+            report.requestIds.failed.push(requestId);
             if (status >= 200 && status < 300) report.notDecision++;
-            if (report.samples.length < 5) report.samples.push(`${status} from ${replica}: ${body.slice(0, 200)}`);
+            if (report.samples.length < 5) report.samples.push(`${status} (request ${requestId}): ${body.slice(0, 200)}`);
           }
         },
       },
@@ -157,6 +163,8 @@ export interface AccessLogEntry {
   /** the status of each attempt ("502", "200", "-") */
   upstreamStatuses: string[];
   requestId: string;
+  /** X-Replica-Id of the replica that answered ('' when none did) */
+  replica: string;
   line: string;
 }
 
@@ -164,7 +172,7 @@ export interface AccessLogEntry {
 export function readAccessLog(file: string): AccessLogEntry[] {
   const entries: AccessLogEntry[] = [];
   for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const m = /" (\d{3}) \d+ rt=\S+ ua="([^"]*)" us="([^"]*)" urt="[^"]*" rid=(\S+)/.exec(line);
+    const m = /" (\d{3}) \d+ rt=\S+ ua="([^"]*)" us="([^"]*)" urt="[^"]*" rid=(\S+) rep="([^"]*)"/.exec(line);
     if (!m) continue;
     // attempts are separated by ", " (and by " : " after an internal redirect, which this config has none of)
     const split = (s: string) => (s === '-' ? [] : s.split(/\s*[,:]\s+/));
@@ -173,8 +181,29 @@ export function readAccessLog(file: string): AccessLogEntry[] {
       upstreams: split(m[2]),
       upstreamStatuses: split(m[3]),
       requestId: m[4],
+      replica: m[5] === '-' ? '' : m[5],
       line,
     });
   }
   return entries;
+}
+
+/**
+ * Fills `byReplica` and `failedByReplica` from nginx's access log: the replica that answered each request id.
+ * Returns the request ids not (yet) in the log, so a caller can wait for nginx to write them.
+ */
+export function attributeReplicas(report: LoadReport, entries: readonly AccessLogEntry[]): string[] {
+  const replicaOf = new Map(entries.map((e) => [e.requestId, e.replica || '(nginx)']));
+  const missing: string[] = [];
+  const count = (ids: string[], into: Record<string, number>) => {
+    for (const key of Object.keys(into)) delete into[key];
+    for (const id of ids) {
+      const replica = id === '(none)' ? '(nginx)' : replicaOf.get(id);
+      if (replica === undefined) missing.push(id);
+      into[replica ?? '(unknown)'] = (into[replica ?? '(unknown)'] ?? 0) + 1;
+    }
+  };
+  count(report.requestIds.ok, report.byReplica);
+  count(report.requestIds.failed, report.failedByReplica);
+  return missing;
 }
