@@ -102,7 +102,7 @@ const FRONTEND_CONNECTIONS = [1, 16, 64, 256];
 const BULK_SIZES = [100, 1000];
 const BULK_CONNECTIONS = 8;
 const CLUSTER_BULK_CONNECTIONS = 16;
-const CLUSTER = { replicas: 3, basePort: 18301, nginxPort: 18380 };
+const CLUSTER = { replicas: 3, basePort: 18301, metricsBasePort: 18311, nginxPort: 18380 };
 const BASELINE = { singleRps: 350, bulkAppsPerSecond: 17_000, rssMB: 150 };
 const TARGET_FACTOR = 5;
 
@@ -260,7 +260,7 @@ function fleet(configs: ServerConfig[], verifyShapes: Shape[]) {
   const budget = { left: RESTARTS_PER_SECTION };
   const target = (c: ServerConfig): Target => {
     const s = servers.get(c.key)!;
-    return { url: s.url, kind: c.kind, pids: [s.pid], metricsUrls: c.kind === 'api' ? [s.url] : [], gone: goneOf([s]) };
+    return { url: s.url, kind: c.kind, pids: [s.pid], metricsUrls: c.kind === 'api' ? [s.metricsUrl] : [], gone: goneOf([s]) };
   };
   const startOne = async (c: ServerConfig) => {
     servers.set(c.key, await startServer(c));
@@ -639,6 +639,7 @@ async function sectionCluster(): Promise<void> {
     cluster = await startCluster({
       replicas: CLUSTER.replicas,
       basePort: CLUSTER.basePort,
+      metricsBasePort: CLUSTER.metricsBasePort,
       port: CLUSTER.nginxPort,
       runDir,
       build: 'never',
@@ -656,7 +657,7 @@ async function sectionCluster(): Promise<void> {
       kind: 'api',
       pids: c.replicas.map((r) => r.pid),
       helperPids: [c.nginx.pid],
-      metricsUrls: c.replicas.map((r) => r.url),
+      metricsUrls: c.replicas.map((r) => r.metricsUrl),
       gone: () => {
         const dead = [c.nginx, ...c.replicas].filter((p) => p.exit);
         return dead.length ? dead.map((p) => `cluster pid ${p.pid} exited: code ${p.exit!.code}, signal ${p.exit!.signal}`).join('; ') : undefined;

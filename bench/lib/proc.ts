@@ -87,6 +87,8 @@ export interface BenchProcess {
   label: string;
   pid: number;
   url: string;
+  /** its METRICS_PORT listener (the API's /metrics is never on its public port) */
+  metricsUrl: string;
   /** spawn → first /ready 200, ms */
   readyMs: number;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -102,7 +104,7 @@ export interface StartOptions {
   label: string;
   /** node arguments, e.g. ['dist/src/server.js'] */
   args: string[];
-  /** the full environment, PORT and HOST are added */
+  /** the full environment, PORT, METRICS_PORT and HOST are added */
   env: NodeJS.ProcessEnv;
   cwd: string;
   /** @default 60 s */
@@ -115,6 +117,7 @@ export interface StartOptions {
 
 export async function startProcess(options: StartOptions): Promise<BenchProcess> {
   const port = await freePort();
+  const metricsPort = await freePort();
   const logDir = options.logDir ?? tempDir('log');
   const logFile = path.join(logDir, `${options.label.replace(/[^\w.-]+/g, '_')}.log`);
   const fd = openSync(logFile, 'a');
@@ -123,7 +126,7 @@ export async function startProcess(options: StartOptions): Promise<BenchProcess>
   try {
     child = spawn(process.execPath, options.args, {
       cwd: options.cwd,
-      env: { ...options.env, PORT: String(port), HOST: '127.0.0.1' },
+      env: { ...options.env, PORT: String(port), METRICS_PORT: String(metricsPort), HOST: '127.0.0.1' },
       stdio: ['ignore', fd, fd],
     });
   } finally {
@@ -178,7 +181,8 @@ export async function startProcess(options: StartOptions): Promise<BenchProcess>
     await sleep(10);
   }
   const readyMs = performance.now() - started;
-  return { label: options.label, pid, url, readyMs, exited, logTail, exitInfo: () => exitInfo, stop };
+  const metricsUrl = `http://127.0.0.1:${metricsPort}`;
+  return { label: options.label, pid, url, metricsUrl, readyMs, exited, logTail, exitInfo: () => exitInfo, stop };
 }
 
 /** pid and its descendants (Linux /proc/<pid>/task/<tid>/children), e.g. nginx's workers */
