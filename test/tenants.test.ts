@@ -204,8 +204,12 @@ describe('CORS', () => {
 describe('with introspection off', () => {
   it('suggests no enum value or field name', async () => {
     const badEnum = await gql({ query: SCORE_KEYED, variables: { input: { ...goodApplication, loanPurpose: 'AUTOS' } } }, as(PARTNER_KEY));
+    const inline = `mutation { scoreApplication(input: { annualIncome: 50000, monthlyDebt: 500, loanAmount: 9000, loanTermMonths: 36,
+      loanPurpose: AUTOS, creditScore: 700, employmentYears: 3, homeOwnership: RENT, openCreditLines: 4, delinquencies2y: 0,
+      revolvingUtilization: 0.2 }) { __typename } }`;
+    const badLiteral = await gql({ query: inline }, as(PARTNER_KEY));
     const badField = await gql({ query: '{ modelInf { name } }' });
-    for (const answer of [badEnum, badField]) {
+    for (const answer of [badEnum, badLiteral, badField]) {
       expect(answer.status).toBe(400);
       expect(answer.json.errors.length).toBeGreaterThan(0);
       expect(JSON.stringify(answer.json)).not.toMatch(/did you mean|"AUTO"|modelInfo/i);
