@@ -7,7 +7,7 @@ import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applications, goodApplication } from './helpers/applications.js';
-import { SCORE_MANY, SCORE_ONE } from './helpers/app.js';
+import { SCORE_MANY, SCORE_ONE, SIX_BULKS } from './helpers/app.js';
 import { ADMIN_KEY, fromProject, hostileModelDirs, KEY_ENV, metricSum, parseMetrics, PARTNER_KEY, tempModelsDir } from './helpers/ops.js';
 import { startServerProcess, type ServerProcess } from './helpers/process.js';
 
@@ -145,10 +145,6 @@ const expectInvalid = (...fields: string[]) => (r: Reply) => {
 
 const SCORE_ONE_KEYED = /* GraphQL */ `mutation($input: LoanApplicationInput!, $key: String) {
   scoreApplication(input: $input, idempotencyKey: $key) { __typename ... on InvalidApplication { fieldErrors { field code message } } }
-}`;
-const SIX_BULKS = `mutation($inputs: [LoanApplicationInput!]!) {
-  ${['a', 'b', 'c', 'd', 'e'].map((alias) => `${alias}: scoreApplications(inputs: $inputs) { __typename }`).join('\n  ')}
-  scoreApplications(inputs: $inputs) { __typename }
 }`;
 /** reloadModel(dir) with the admin key, under request id `id` */
 const reloadDir = (dir: string, id: string) =>

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { applications } from './helpers/applications.js';
-import { SCORE_MANY } from './helpers/app.js';
+import { SCORE_MANY, SIX_BULKS } from './helpers/app.js';
 import { metricSum, parseMetrics } from './helpers/ops.js';
 import { freePort, startServerProcess, type ServerProcess } from './helpers/process.js';
 
@@ -69,10 +69,6 @@ describe('the server process', () => {
   });
 });
 
-const SIX_BULKS = `mutation($inputs: [LoanApplicationInput!]!) {
-  ${['a', 'b', 'c', 'd', 'e'].map((alias) => `${alias}: scoreApplications(inputs: $inputs) { __typename }`).join('\n  ')}
-  scoreApplications(inputs: $inputs) { __typename }
-}`;
 
 async function scrape(metricsUrl: string) {
   return parseMetrics(await (await fetch(`${metricsUrl}/metrics`)).text());

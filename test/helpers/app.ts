@@ -70,3 +70,9 @@ export const SCORE_ONE = /* GraphQL */ `mutation($input: LoanApplicationInput!) 
 export const SCORE_MANY = /* GraphQL */ `mutation($inputs: [LoanApplicationInput!]!) {
   scoreApplications(inputs: $inputs) { ${DECISION_FIELDS} }
 }`;
+
+/** Five aliases and a plain scoreApplications sharing one list variable: six times its length in one operation. */
+export const SIX_BULKS = /* GraphQL */ `mutation($inputs: [LoanApplicationInput!]!) {
+  ${['a', 'b', 'c', 'd', 'e'].map((alias) => `${alias}: scoreApplications(inputs: $inputs) { __typename }`).join('\n  ')}
+  scoreApplications(inputs: $inputs) { __typename }
+}`;
