@@ -23,7 +23,6 @@ FROM toolchain AS build
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-COPY scripts ./scripts
 RUN npm run build
 
 # ---- prod-deps: production dependencies only, native addons built here, foreign onnxruntime binaries removed

@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatLoanBookCsv } from '../src/model/training/csv.js';
-import { auc } from '../src/model/training/metrics.js';
+import { formatLoanBookCsv } from '../training/csv.js';
+import { auc } from '../training/metrics.js';
 import {
   DEFAULT_ROWS,
   DEFAULT_SEED,
@@ -18,7 +18,7 @@ import {
   sidecarPath,
   trueDefaultProbability,
   type SyntheticBookMetadata,
-} from '../src/model/training/synthetic.js';
+} from '../training/synthetic.js';
 
 function integerFlag(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
   if (raw === undefined) return fallback;

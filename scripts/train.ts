@@ -13,14 +13,14 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { LoanBookCsvError, parseLoanBookCsv } from '../src/model/training/csv.js';
+import { LoanBookCsvError, parseLoanBookCsv } from '../training/csv.js';
 import {
   GENERATOR_VERSION,
   sidecarPath,
   trueDefaultProbability,
   type SyntheticBookMetadata,
-} from '../src/model/training/synthetic.js';
-import { TRAINING_DEFAULTS, trainModel } from '../src/model/training/train.js';
+} from '../training/synthetic.js';
+import { TRAINING_DEFAULTS, trainModel } from '../training/train.js';
 
 function numberFlag(name: string, raw: string | undefined, fallback: number, check: (n: number) => boolean, rule: string): number {
   if (raw === undefined) return fallback;

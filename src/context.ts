@@ -1,6 +1,6 @@
 import type { Config } from './config.js';
 import type { ScoringLoader } from './model/batcher.js';
-import type { DecisionService, ReadScope } from './model/decision-service.js';
+import type { DecisionService, ReadScope } from './decisions/decision-service.js';
 import type { ScoringModel } from './model/scoring-model.js';
 
 /** What every resolver can reach. The model can change (hot swap), so it is read through a getter. */
@@ -24,8 +24,6 @@ export interface Context {
    * MODELS_DIR); admin only. `requestId` goes in the log line of a refusal.
    */
   reloadModel: (dir?: string, requestId?: string) => Promise<ScoringModel>;
-  /** counts a decision in the decisions-by-outcome metric (done for Mutation results already: see src/metrics.ts) */
-  recordDecision: (outcome: string, modelVersion: string) => void;
 }
 
 /** The per-request part of the context (built by createApp for each request). */

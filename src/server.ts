@@ -1,8 +1,8 @@
 import { createServer } from 'node:http';
 import { ConfigError, parseConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
-import { metricsListener } from './metrics.js';
-import { createApp, type App } from './yoga.js';
+import { metricsListener } from './plugins/metrics.js';
+import { createApp, type App } from './app.js';
 
 let config: Config;
 try {

@@ -261,7 +261,7 @@ describe('health and readiness', () => {
   });
 
   it('answers 503 to GraphQL until the model is loaded', async () => {
-    const { createApp } = await import('../src/yoga.js');
+    const { createApp } = await import('../src/app.js');
     const { createLogger } = await import('../src/logger.js');
     const cold = createApp(app.config, createLogger('silent'));
     try {

@@ -1,39 +1,38 @@
 import { describe, expect, it } from 'vitest';
-import { NUMBER_RULES, validateApplication } from '../src/model/application.js';
+import { applicationErrors, idempotencyKeyErrors, NUMBER_RULES } from '../src/decisions/rules.js';
 import { encode, FEATURE_CATALOGUE, resolveFeatures } from '../src/model/features.js';
 import { goodApplication } from './helpers/applications.js';
 
-describe('validateApplication', () => {
-  it('accepts a valid application unchanged', () => {
-    expect(validateApplication(goodApplication)).toEqual({ ok: true, application: goodApplication });
+describe('applicationErrors (the rule table, after GraphQL has checked types)', () => {
+  it('finds nothing wrong with a valid application', () => {
+    expect(applicationErrors(goodApplication)).toEqual([]);
   });
 
   it.each(Object.entries(NUMBER_RULES))('enforces the bounds of %s', (field, rule) => {
-    const at = (value: number) => validateApplication({ ...goodApplication, [field]: value });
-    expect(at(rule.max).ok).toBe(true);
-    expect(at(rule.max + (rule.integer ? 1 : 0.001)).ok).toBe(false);
-    expect(at(rule.min).ok).toBe(rule.minInclusive);
-    expect(at(rule.min - 1).ok).toBe(false);
-    const broken = at(rule.max * 2 + 1);
-    expect(broken.ok === false && broken.errors).toEqual([
-      expect.objectContaining({ field, code: rule.integer && !Number.isInteger(rule.max * 2 + 1) ? 'NOT_INTEGER' : 'OUT_OF_RANGE' }),
+    const at = (value: number) => applicationErrors({ ...goodApplication, [field]: value });
+    const step = rule.integer ? 1 : 0.001;
+    expect(at(rule.max)).toEqual([]);
+    expect(at(rule.max + step)).toEqual([expect.objectContaining({ field, code: 'OUT_OF_RANGE' })]);
+    expect(at(rule.min).length).toBe(rule.minInclusive ? 0 : 1);
+    expect(at(rule.min - step)).toEqual([expect.objectContaining({ field, code: 'OUT_OF_RANGE' })]);
+    expect(at(Number.NaN)).toEqual([expect.objectContaining({ field, code: 'OUT_OF_RANGE' })]);
+  });
+
+  it('lists every broken rule, in field order, with the messages clients read', () => {
+    expect(applicationErrors({ ...goodApplication, applicationRef: 'r'.repeat(65), annualIncome: 0, loanTermMonths: 500 })).toEqual([
+      { field: 'applicationRef', code: 'TOO_LONG', message: 'applicationRef must be at most 64 characters' },
+      { field: 'annualIncome', code: 'OUT_OF_RANGE', message: 'annualIncome must be greater than 0 and at most 10,000,000' },
+      { field: 'loanTermMonths', code: 'OUT_OF_RANGE', message: 'loanTermMonths must be an integer at least 6 and at most 480' },
     ]);
   });
 
-  it('reports missing fields and bad enums by name', () => {
-    const { creditScore: _, ...rest } = goodApplication;
-    const result = validateApplication({ ...rest, homeOwnership: 'CASTLE' });
-    expect(result.ok).toBe(false);
-    if (result.ok) return;
-    expect(result.errors.map((e) => [e.field, e.code])).toEqual([
-      ['creditScore', 'REQUIRED'],
-      ['homeOwnership', 'INVALID_ENUM_VALUE'],
+  it('refuses control characters in a reference and in an idempotency key', () => {
+    expect(applicationErrors({ ...goodApplication, applicationRef: 'a\u001bb' })).toEqual([
+      expect.objectContaining({ field: 'applicationRef', code: 'CONTROL_CHARACTER' }),
     ]);
-  });
-
-  it('refuses a non-integer where an integer is required', () => {
-    const result = validateApplication({ ...goodApplication, loanTermMonths: 36.5 });
-    expect(result.ok === false && result.errors[0]).toMatchObject({ field: 'loanTermMonths', code: 'NOT_INTEGER' });
+    expect(idempotencyKeyErrors('order-1\r\n')).toEqual([expect.objectContaining({ field: 'idempotencyKey', code: 'CONTROL_CHARACTER' })]);
+    expect(idempotencyKeyErrors('')).toEqual([expect.objectContaining({ code: 'OUT_OF_RANGE' })]);
+    expect(idempotencyKeyErrors('order-1')).toEqual([]);
   });
 });
 

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AuditStore, type AuditRecord } from '../src/audit/audit-store.js';
-import { AUDIT_SCHEMA_VERSION } from '../src/audit/database.js';
+import { AuditStore, type AuditRecord } from '../src/decisions/audit/audit-store.js';
+import { AUDIT_SCHEMA_VERSION } from '../src/decisions/audit/database.js';
 
 /** The decisions table as the first release created it. */
 const FIRST_LAYOUT = `

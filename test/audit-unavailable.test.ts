@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AuditStore, AuditUnavailableError, isUnavailableCode, type AuditRecord } from '../src/audit/audit-store.js';
+import { AuditStore, AuditUnavailableError, isUnavailableCode, type AuditRecord } from '../src/decisions/audit/audit-store.js';
 import { applications } from './helpers/applications.js';
 import { startServerProcess, type ServerProcess } from './helpers/process.js';
 

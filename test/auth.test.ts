@@ -1,6 +1,6 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { ConfigError, parseConfig } from '../src/config.js';
-import { KeyVerifier, sha256Hex } from '../src/http/auth.js';
+import { KeyVerifier, sha256Hex } from '../src/plugins/auth.js';
 import { goodApplication } from './helpers/applications.js';
 import { post, SCORE_ONE, startTestAppsClosedAfterAll, type TestApp } from './helpers/app.js';
 import { ADMIN_KEY, KEY_ENV, OTHER_KEY, PARTNER_KEY, sha256, startLoggedApp } from './helpers/ops.js';

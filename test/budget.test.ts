@@ -1,6 +1,6 @@
 import { parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { applicationsRequested } from '../src/http/budget.js';
+import { applicationsRequested } from '../src/plugins/budget.js';
 import { goodApplication } from './helpers/applications.js';
 
 const count = (query: string, variables?: unknown, operationName?: string) => applicationsRequested(parse(query), operationName, variables);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { outcomeFor, scoreFor, topRiskFactors } from '../src/model/decision.js';
+import { outcomeFor, scoreFor, topRiskFactors } from '../src/decisions/outcome.js';
 
 describe('outcomeFor', () => {
   const thresholds = { approve: 0.1, decline: 0.3 };

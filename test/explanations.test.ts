@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { LoanApplication } from '../src/model/application.js';
-import { topRiskFactors } from '../src/model/decision.js';
+import { topRiskFactors } from '../src/decisions/outcome.js';
 import { ScoringModel } from '../src/model/scoring-model.js';
 import {
   LINEAR_SPEC,

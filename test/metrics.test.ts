@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { auc, brier, ks, quantile } from '../src/model/training/metrics.js';
+import { auc, brier, ks, quantile } from '../training/metrics.js';
 
 describe('auc', () => {
   it('is 1 for a perfect ranking, 0 for a reversed one, ½ for a constant score', () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LoanApplication } from '../src/model/application.js';
-import { estimatedInstalment, evaluatePolicy, loadPolicy, strictestOutcome } from '../src/model/policy.js';
+import { estimatedInstalment, evaluatePolicy, loadPolicy, strictestOutcome } from '../src/decisions/policy.js';
 import { goodApplication } from './helpers/applications.js';
 
 const { policy, reasonCodes } = loadPolicy('policy/policy.json', 'policy/reason-codes.json');

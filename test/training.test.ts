@@ -4,13 +4,13 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { FEATURE_CATALOGUE, encode } from '../src/model/features.js';
 import { manifestSchema } from '../src/model/manifest.js';
-import { LoanBookCsvError, formatLoanBookCsv, parseLoanBookCsv } from '../src/model/training/csv.js';
+import { LoanBookCsvError, formatLoanBookCsv, parseLoanBookCsv } from '../training/csv.js';
 import {
   fitLogisticRegression,
   predictProbability,
   rawCoefficients,
-} from '../src/model/training/logistic-regression.js';
-import { quantile } from '../src/model/training/metrics.js';
+} from '../training/logistic-regression.js';
+import { quantile } from '../training/metrics.js';
 import {
   DEFAULT_ROWS,
   DEFAULT_SEED,
@@ -19,8 +19,8 @@ import {
   normal,
   trueDefaultProbability,
   type SyntheticBookMetadata,
-} from '../src/model/training/synthetic.js';
-import { trainModel, type TrainOptions } from '../src/model/training/train.js';
+} from '../training/synthetic.js';
+import { trainModel, type TrainOptions } from '../training/train.js';
 
 const repoFile = (relative: string) => new URL(`../${relative}`, import.meta.url);
 

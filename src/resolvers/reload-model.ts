@@ -1,9 +1,8 @@
 import { GraphQLError } from 'graphql';
-import { httpError } from '../http/errors.js';
+import { httpError } from '../plugins/errors.js';
 import { ModelLoadError } from '../model/scoring-model.js';
 import { builder } from '../schema/builder.js';
-import { ModelInfo, type ModelInfoShape } from '../schema/model-info.js';
-import { modelInfoOf } from './model-info.js';
+import { ModelInfo, modelInfoOf, type ModelInfoShape } from '../schema/model-info.js';
 
 builder.mutationField('reloadModel', (t) =>
   t.field({

@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import { IdempotencyKeyReusedError } from '../model/decision-service.js';
+import { IdempotencyKeyReusedError } from '../decisions/decision-service.js';
 import { builder } from '../schema/builder.js';
 import { LoanApplicationInput } from '../schema/loan-application-input.js';
 import { ScoreApplicationResult } from '../schema/score-application-result.js';

@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
-import { IdempotencyKeyReusedError } from '../model/decision-service.js';
-import type { DecisionResult } from '../model/decisioning.js';
+import { IdempotencyKeyReusedError } from '../decisions/decision-service.js';
+import type { DecisionResult } from '../decisions/decision.js';
 import { builder } from '../schema/builder.js';
 import { LoanApplicationInput } from '../schema/loan-application-input.js';
 import { ScoreApplicationResult } from '../schema/score-application-result.js';

@@ -1,4 +1,4 @@
-import type { Decision as DecisionShape } from '../model/decisioning.js';
+import type { Decision as DecisionShape } from '../decisions/decision.js';
 import { builder } from './builder.js';
 import { DateTime } from './date-time.js';
 import { DecisionOutcome } from './decision-outcome.js';

@@ -1,4 +1,4 @@
-import type { FieldError as FieldErrorShape } from '../model/application.js';
+import type { FieldError as FieldErrorShape } from '../decisions/rules.js';
 import { builder } from './builder.js';
 
 export const FieldError = builder.objectRef<FieldErrorShape>('FieldError').implement({

@@ -1,4 +1,4 @@
-import type { InvalidApplication as InvalidApplicationShape } from '../model/decisioning.js';
+import type { InvalidApplication as InvalidApplicationShape } from '../decisions/decision.js';
 import { builder } from './builder.js';
 import { FieldError } from './field-error.js';
 

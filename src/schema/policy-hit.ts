@@ -1,5 +1,5 @@
-import type { PolicyHitView } from '../model/decisioning.js';
-import { POLICY_EFFECTS } from '../model/policy.js';
+import type { PolicyHitView } from '../decisions/decision.js';
+import { POLICY_EFFECTS } from '../decisions/policy.js';
 import { builder } from './builder.js';
 
 export const PolicyEffect = builder.enumType('PolicyEffect', { values: POLICY_EFFECTS });

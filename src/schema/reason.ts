@@ -1,4 +1,4 @@
-import type { Reason as ReasonShape } from '../model/decisioning.js';
+import type { Reason as ReasonShape } from '../decisions/decision.js';
 import { builder } from './builder.js';
 
 export const ReasonSource = builder.enumType('ReasonSource', {

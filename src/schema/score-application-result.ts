@@ -1,4 +1,4 @@
-import type { DecisionResult } from '../model/decisioning.js';
+import type { DecisionResult } from '../decisions/decision.js';
 import { builder } from './builder.js';
 import { Decision } from './decision.js';
 import { InvalidApplication } from './invalid-application.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { parseConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { createApp } from '../../src/yoga.js';
+import { createApp } from '../../src/app.js';
 
 /** A fresh app on the real model, with its own audit database in a temporary folder. */
 export async function startTestApp(env: Record<string, string> = {}) {

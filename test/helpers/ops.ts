@@ -7,8 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import type { Registry } from 'prom-client';
 import { parseConfig } from '../../src/config.js';
-import { metricsListener } from '../../src/metrics.js';
-import { createApp } from '../../src/yoga.js';
+import { metricsListener } from '../../src/plugins/metrics.js';
+import { createApp } from '../../src/app.js';
 import { ROOT } from './process.js';
 
 export const sha256 = (key: string) => createHash('sha256').update(key).digest('hex');

@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { FieldError, LoanApplication } from './application.js';
-import { MAX_REASONS, outcomeFor, scoreFor, topRiskFactors, type DecisionOutcome, type Thresholds } from './decision.js';
-import { FEATURES_BY_NAME } from './features.js';
+import type { LoanApplication } from '../model/application.js';
+import type { FieldError } from './rules.js';
+import { MAX_REASONS, outcomeFor, scoreFor, topRiskFactors, type DecisionOutcome, type Thresholds } from './outcome.js';
+import { FEATURES_BY_NAME } from '../model/features.js';
 import {
   evaluatePolicy,
   hitsBySeverity,
@@ -10,7 +11,7 @@ import {
   type PolicyEffect,
   type ReasonCodes,
 } from './policy.js';
-import type { ScoredApplication, ScoringModel } from './scoring-model.js';
+import type { ScoredApplication, ScoringModel } from '../model/scoring-model.js';
 
 export type ReasonSource = 'POLICY' | 'MODEL';
 

@@ -4,9 +4,9 @@
  *
  * Deterministic: the same rows and options give byte-identical model.onnx and model.json.
  */
-import type { LoanApplication } from '../application.js';
-import { FEATURE_CATALOGUE, encode, resolveFeatures, type CatalogueFeature } from '../features.js';
-import { manifestSchema, type ManifestInput } from '../manifest.js';
+import type { LoanApplication } from '../src/model/application.js';
+import { FEATURE_CATALOGUE, encode, resolveFeatures, type CatalogueFeature } from '../src/model/features.js';
+import { manifestSchema, type ManifestInput } from '../src/model/manifest.js';
 import type { LabelledApplication } from './csv.js';
 import { ONNX_INPUT_NAME, ONNX_PROBABILITY_OUTPUT, exportLogisticRegressionOnnx } from './export-onnx.js';
 import { fitLogisticRegression, predictProbability, type LogisticRegressionModel } from './logistic-regression.js';

@@ -1,9 +1,8 @@
-import type { AuditStore } from '../audit/audit-store.js';
-import { CONTROL_CHARACTERS, validateApplication, type FieldError } from './application.js';
-import { decisionFrom, inputHash, type Decision, type DecisionPolicy, type DecisionResult } from './decisioning.js';
-import type { ScoringLoader } from './batcher.js';
-
-export const IDEMPOTENCY_KEY_MAX_LENGTH = 200;
+import type { LoanApplication } from '../model/application.js';
+import type { ScoringLoader } from '../model/batcher.js';
+import type { AuditStore } from './audit/audit-store.js';
+import { decisionFrom, inputHash, type Decision, type DecisionPolicy, type DecisionResult } from './decision.js';
+import { applicationErrors, idempotencyKeyErrors, type FieldError } from './rules.js';
 
 /** The same idempotency key was used before for a different application. */
 export class IdempotencyKeyReusedError extends Error {
@@ -27,7 +26,6 @@ export interface DecideOptions {
  */
 export type ReadScope = 'all' | 'none' | { keyId: string };
 
-
 function invalid(errors: FieldError[]): DecisionResult {
   const fields = [...new Set(errors.map((e) => e.field))];
   return {
@@ -39,28 +37,20 @@ function invalid(errors: FieldError[]): DecisionResult {
 
 function keyErrors(key: string | null | undefined, audit: AuditStore | null): FieldError[] {
   if (key === undefined || key === null) return [];
-  if (key.length === 0 || key.length > IDEMPOTENCY_KEY_MAX_LENGTH) {
-    return [
-      {
-        field: 'idempotencyKey',
-        code: 'OUT_OF_RANGE',
-        message: `idempotencyKey must be 1 to ${IDEMPOTENCY_KEY_MAX_LENGTH} characters`,
-      },
-    ];
-  }
-  if (CONTROL_CHARACTERS.test(key)) {
-    return [{ field: 'idempotencyKey', code: 'CONTROL_CHARACTER', message: 'idempotencyKey must not contain control characters' }];
-  }
-  if (!audit) {
-    return [
-      {
-        field: 'idempotencyKey',
-        code: 'IDEMPOTENCY_UNAVAILABLE',
-        message: 'idempotency keys need the audit trail, which is switched off on this deployment',
-      },
-    ];
-  }
-  return [];
+  const broken = idempotencyKeyErrors(key);
+  if (broken.length > 0 || audit) return broken;
+  return [
+    {
+      field: 'idempotencyKey',
+      code: 'IDEMPOTENCY_UNAVAILABLE',
+      message: 'idempotency keys need the audit trail, which is switched off on this deployment',
+    },
+  ];
+}
+
+export interface DecisionEvents {
+  /** a new decision was made and recorded (an idempotent replay is not one); metrics listen here */
+  onDecided?: (decision: Decision) => void;
 }
 
 /**
@@ -72,22 +62,22 @@ export class DecisionService {
     private readonly loader: ScoringLoader,
     private readonly audit: AuditStore | null,
     private readonly decisionPolicy: DecisionPolicy,
+    private readonly events: DecisionEvents = {},
   ) {}
 
   get policyVersion(): string {
     return this.decisionPolicy.policy.version;
   }
 
-  async decide(input: unknown, options: DecideOptions = {}): Promise<DecisionResult> {
+  async decide(application: LoanApplication, options: DecideOptions = {}): Promise<DecisionResult> {
     options.signal?.throwIfAborted();
     const receivedAt = new Date();
     const started = performance.now();
     const key = options.idempotencyKey ?? null;
-    const validation = validateApplication(input);
-    const errors = [...(validation.ok ? [] : validation.errors), ...keyErrors(key, this.audit)];
-    if (!validation.ok || errors.length > 0) return invalid(errors);
+    const broken = applicationErrors(application);
+    const brokenKey = keyErrors(key, this.audit);
+    if (broken.length > 0 || brokenKey.length > 0) return invalid([...broken, ...brokenKey]);
 
-    const application = validation.application;
     // Only a key needs the hash (to tell a replay from a reused key); hashing every application costs ~10 % of bulk.
     const hash = key === null ? null : inputHash(application);
     const caller = options.caller ?? null;
@@ -98,22 +88,27 @@ export class DecisionService {
 
     const scored = await this.loader.load(application, options.signal);
     const decision = decisionFrom(application, scored, this.decisionPolicy);
-    if (!this.audit) return { kind: 'decision', ...decision };
+    if (!this.audit) return this.decided(decision);
 
     const recorded = await this.audit.record({
       decision,
       idempotencyKey: key,
       inputHash: hash,
-      input,
+      input: application,
       features: scored.impacts,
       modelSha256: scored.model.sha256,
       receivedAt,
       latencyMs: performance.now() - started,
       caller,
     });
-    if (recorded.kind === 'stored') return { kind: 'decision', ...decision };
+    if (recorded.kind === 'stored') return this.decided(decision);
     if (recorded.kind === 'replayed') return { kind: 'decision', replayed: true, ...recorded.decision };
     throw new IdempotencyKeyReusedError(key!);
+  }
+
+  private decided(decision: Decision): DecisionResult {
+    this.events.onDecided?.(decision);
+    return { kind: 'decision', ...decision };
   }
 
   private replay(key: string, hash: string, earlier: { decision: Decision; inputHash: string }): DecisionResult {

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Decision } from '../model/decisioning.js';
+import type { Decision } from '../decision.js';
 
 export type AuditSync = 'full' | 'normal';
 

@@ -1,4 +1,4 @@
-import type { FeatureImpact } from './scoring-model.js';
+import type { FeatureImpact } from '../model/scoring-model.js';
 
 export type DecisionOutcome = 'APPROVE' | 'REFER' | 'DECLINE';
 

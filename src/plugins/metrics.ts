@@ -1,11 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import { usePrometheus, createCounter, createHistogram } from '@graphql-yoga/plugin-prometheus';
-import { isObjectType, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { RequestRecord } from './http/request-log.js';
-import type { BatchReport } from './model/batcher.js';
-import type { ScoringModel } from './model/scoring-model.js';
+import type { RequestRecord } from './request-log.js';
+import type { BatchReport } from '../model/batcher.js';
+import type { ScoringModel } from '../model/scoring-model.js';
 
 /** Paths worth a label of their own; anything else is counted as "other" (bounded label values). */
 const KNOWN_PATHS = new Set(['/graphql', '/health', '/ready']);
@@ -185,7 +184,7 @@ export function createMetrics(options: {
 
   return {
     registry,
-    plugins: [prometheus, useDecisionMetrics()] as Plugin[],
+    plugins: [prometheus] as Plugin[],
     /** feeds one finished HTTP request */
     requestFinished(record: RequestRecord, request: Request, status: number) {
       const path = new URL(request.url).pathname;
@@ -202,9 +201,9 @@ export function createMetrics(options: {
       inference.observe(labels, report.inferenceMs / 1000);
       if (report.failed > 0) failedApplications.inc(labels, report.failed);
     },
-    /** counts one decision; called for every decision a mutation returns (see useDecisionMetrics) */
-    recordDecision(outcome: string, modelVersion: string) {
-      decisions.inc({ outcome, model_version: modelVersion });
+    /** the decision service's onDecided: counts one new decision (an idempotent replay is not one) */
+    recordDecision(decision: { outcome: string; modelVersion: string }) {
+      decisions.inc({ outcome: decision.outcome, model_version: decision.modelVersion });
     },
     /** the model now serving */
     modelServing(model: ScoringModel) {
@@ -222,56 +221,3 @@ export function createMetrics(options: {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
-
-const WRAPPED = Symbol.for('loan-api.decision-metrics');
-
-/** What a Mutation field's result must look like to count as a decision made (an idempotent replay is not one). */
-function isDecision(value: unknown): value is { outcome: string; modelVersion: string } {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as { outcome?: unknown }).outcome === 'string' &&
-    typeof (value as { modelVersion?: unknown }).modelVersion === 'string' &&
-    (value as { replayed?: unknown }).replayed !== true
-  );
-}
-
-function countDecisions(result: unknown, context: unknown): void {
-  const record = (context as { recordDecision?: (outcome: string, modelVersion: string) => void }).recordDecision;
-  if (!record) return;
-  for (const item of Array.isArray(result) ? result : [result]) {
-    if (item instanceof Promise) item.then((value) => isDecision(value) && record(value.outcome, value.modelVersion), () => undefined);
-    else if (isDecision(item)) record(item.outcome, item.modelVersion);
-  }
-}
-
-/**
- * Decisions by outcome, counted at the API layer: every Mutation root field's resolver is wrapped ONCE per schema
- * object (whichever app wraps it first), and each object it returns with a string `outcome` and `modelVersion` (a
- * Decision, alone or in a list) is passed to `context.recordDecision`, i.e. to the metrics of the app executing.
- */
-export function useDecisionMetrics(): Plugin {
-  return {
-    onSchemaChange({ schema }) {
-      const mutation = (schema as GraphQLSchema).getMutationType();
-      if (!mutation || !isObjectType(mutation)) return;
-      for (const field of Object.values(mutation.getFields())) {
-        const tagged = field as typeof field & { [WRAPPED]?: true };
-        if (tagged[WRAPPED] || !field.resolve) continue;
-        const resolve: GraphQLFieldResolver<unknown, unknown> = field.resolve;
-        field.resolve = (root, args, context, info) => {
-          const result = resolve(root, args, context, info);
-          if (result instanceof Promise) {
-            return result.then((value) => {
-              countDecisions(value, context);
-              return value;
-            });
-          }
-          countDecisions(result, context);
-          return result;
-        };
-        tagged[WRAPPED] = true;
-      }
-    },
-  };
-}

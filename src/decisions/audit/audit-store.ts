@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import type { Decision } from '../model/decisioning.js';
+import type { Decision } from '../decision.js';
 import type { RowOutcome, WriteReply, WriteRequest } from './audit-writer.js';
 import {
   BY_CALLER_KEY_SQL,

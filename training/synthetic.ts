@@ -11,7 +11,7 @@ import {
   type HomeOwnership,
   type LoanApplication,
   type LoanPurpose,
-} from '../application.js';
+} from '../src/model/application.js';
 
 /** Bumped whenever the generating process changes, so an old sidecar no longer vouches for a new book. */
 export const GENERATOR_VERSION = 'synthetic-loan-book/1';

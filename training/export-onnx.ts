@@ -8,7 +8,7 @@
  *
  * The standardisation stays inside the graph (Sub mean, Div std) so the service feeds raw features.
  */
-import { TensorType, encodeModel, floatTensor, node, valueInfo } from '../onnx/build.js';
+import { TensorType, encodeModel, floatTensor, node, valueInfo } from './onnx-graph.js';
 import type { LogisticRegressionModel } from './logistic-regression.js';
 
 export const ONNX_INPUT_NAME = 'float_input';

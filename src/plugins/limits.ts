@@ -2,7 +2,7 @@ import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import type { GraphQLArmorRejectCallback } from '@escape.tech/graphql-armor-types';
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { AuditUnavailableError } from '../audit/audit-store.js';
+import { AuditUnavailableError } from '../decisions/audit/audit-store.js';
 import type { Config } from '../config.js';
 import { ServiceOverloadedError } from '../model/batcher.js';
 import { RequestTimeoutError } from './deadline.js';

@@ -3,13 +3,8 @@
  * `applicationRef` is optional; any other extra column is ignored. Reading validates the header and every row
  * against the application rules and names the line and column of each problem.
  */
-import {
-  HOME_OWNERSHIPS,
-  LOAN_PURPOSES,
-  NUMERIC_FIELDS,
-  validateApplication,
-  type LoanApplication,
-} from '../application.js';
+import { HOME_OWNERSHIPS, LOAN_PURPOSES, NUMERIC_FIELDS, type LoanApplication } from '../src/model/application.js';
+import { validateApplication } from './application-schema.js';
 
 /** The columns of a loan book, in the order the generator writes them. */
 export const LOAN_BOOK_COLUMNS = [

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import type { LoanApplication } from './application.js';
-import type { DecisionOutcome } from './decision.js';
-import { FEATURE_CATALOGUE, FEATURES_BY_NAME } from './features.js';
+import type { LoanApplication } from '../model/application.js';
+import type { DecisionOutcome } from './outcome.js';
+import { FEATURE_CATALOGUE, FEATURES_BY_NAME } from '../model/features.js';
 
 export const POLICY_EFFECTS = ['DECLINE', 'REFER'] as const;
 export type PolicyEffect = (typeof POLICY_EFFECTS)[number];
