@@ -31,21 +31,22 @@ describe('the bounded batcher queue (maxPending)', () => {
     await expect(loader.load(applications(1)[0])).resolves.toHaveProperty('probabilityOfDefault');
   });
 
-  it('counts loadMany item by item, and frees a slot when a load fails', async () => {
+  it('refuses a request over maxPending whole (nothing of it scored), and frees the slots of a load that fails', async () => {
     let fail = true;
-    const { loader, pending } = createScoringBatcher(
+    const { loader, pending, stats } = createScoringBatcher(
       () => {
         if (fail) throw new Error('no model');
         return model;
       },
       { windowMs: 0, maxPending: 3 },
     );
-    const many = await loader.loadMany(applications(5));
-    expect(many.slice(0, 3).every((r) => r instanceof Error && r.message === 'no model')).toBe(true);
-    expect(many.slice(3).every((r) => r instanceof ServiceOverloadedError)).toBe(true);
+    await expect(loader.loadBatch(applications(5))).rejects.toBeInstanceOf(ServiceOverloadedError);
+    expect(stats.applications).toBe(0);
+    const failed = await loader.loadBatch(applications(3));
+    expect(failed.every((r) => r instanceof Error && r.message === 'no model')).toBe(true);
     expect(pending()).toBe(0);
     fail = false;
-    const again = await loader.loadMany(applications(3));
+    const again = await loader.loadBatch(applications(3));
     expect(again.every((r) => !(r instanceof Error))).toBe(true);
   });
 

@@ -127,6 +127,22 @@ describe('createScoringBatcher', () => {
     expect(stats.batches).toBe(0);
   });
 
+  it('concatenates the requests of one window into one run and gives each its own results, in order', async () => {
+    const { loader, stats } = createScoringBatcher(() => model, { windowMs: 0, maxBatchSize: 5 });
+    const first = applications(3);
+    const second = applications(9).slice(3);
+    const before = model.runCount;
+    const [a, b, c] = await Promise.all([loader.loadBatch(first), loader.loadBatch(second), loader.load(riskyApplication)]);
+    // 3 + 6 + 1 = 10 applications in runs of at most 5
+    expect(model.runCount - before).toBe(2);
+    expect(stats).toMatchObject({ batches: 2, applications: 10, largestBatchSize: 5 });
+    a.forEach((r, i) => expect(scored(r).probabilityOfDefault).toBeCloseTo(expectedProbability(first[i]), 5));
+    b.forEach((r, i) => expect(scored(r).probabilityOfDefault).toBeCloseTo(expectedProbability(second[i]), 5));
+    expect(b).toHaveLength(6);
+    expect(c.probabilityOfDefault).toBeCloseTo(expectedProbability(riskyApplication), 5);
+    expect(loader.pending).toBe(0);
+  });
+
   it('splits at maxBatchSize', async () => {
     const { loader, stats } = createScoringBatcher(() => model, { maxBatchSize: 16, windowMs: 1 });
     const apps = applications(40);

@@ -43,7 +43,7 @@ export class ServiceOverloadedError extends Error {
 
 export const DEFAULT_BATCHER_OPTIONS: Readonly<BatcherOptions> = Object.freeze({ maxBatchSize: 1024, windowMs: 1 });
 
-/** Live counters of a scoring batcher; mean batch size = applications / batches. */
+/** Live counters of a scoring batcher; mean batch size = applications / batches (model runs). */
 export interface BatchStats {
   /** batches dispatched (= `model.score` calls = `session.run` calls made by this batcher) */
   batches: number;
@@ -79,55 +79,74 @@ function checkOptions(options: Partial<BatcherOptions>): Required<Omit<BatcherOp
   return { maxBatchSize, windowMs, maxPending };
 }
 
+/** One request's applications: a DataLoader key, concatenated with the other keys of its window into one run. */
+interface BatchKey {
+  applications: readonly LoanApplication[];
+  signal: AbortSignal | undefined;
+  enqueuedAt: number;
+}
+
+type BatchResult = Array<ScoredApplication | Error>;
+
 /**
- * A DataLoader that admits at most `maxPending` unsettled loads (the rest reject at once), and drops a load whose
- * signal has aborted by the time its batch is dispatched (it rejects with the signal's reason, unscored).
+ * The scoring queue: a DataLoader whose key is a whole request's applications (one application for a single
+ * request, a thousand for a bulk one), so a bulk request costs one promise, not one per application. It admits at
+ * most `maxPending` unsettled applications (beyond, a request is refused whole, at once), and leaves unscored a key
+ * whose signal has aborted by the time its window is dispatched (it rejects with the signal's reason).
  */
-export class ScoringLoader extends DataLoader<LoanApplication, ScoredApplication> {
+export class ScoringLoader {
   #pending = 0;
   readonly #maxPending: number;
-  readonly #enqueuedAt: WeakMap<LoanApplication, number>;
-  readonly #signals: WeakMap<LoanApplication, AbortSignal>;
+  readonly #loader: DataLoader<BatchKey, BatchResult>;
 
-  constructor(
-    batchLoad: DataLoader.BatchLoadFn<LoanApplication, ScoredApplication>,
-    options: DataLoader.Options<LoanApplication, ScoredApplication>,
-    maxPending: number,
-    enqueuedAt: WeakMap<LoanApplication, number>,
-    signals: WeakMap<LoanApplication, AbortSignal>,
-  ) {
-    super(batchLoad, options);
+  constructor(batchLoad: DataLoader.BatchLoadFn<BatchKey, BatchResult>, batchScheduleFn: (callback: () => void) => void, maxPending: number) {
+    this.#loader = new DataLoader(batchLoad, { cache: false, batchScheduleFn });
     this.#maxPending = maxPending;
-    this.#enqueuedAt = enqueuedAt;
-    this.#signals = signals;
   }
 
+  /** applications queued or being scored now */
   get pending(): number {
     return this.#pending;
   }
 
-  /** Queues one application for the next model run; with `signal`, it is not scored if the signal aborts first. */
-  override load(key: LoanApplication, signal?: AbortSignal): Promise<ScoredApplication> {
+  /**
+   * Queues a request's applications for the next model run. Resolves with one result per application, in order:
+   * its score, or the error that application alone got. Rejects whole when the queue is full
+   * (`ServiceOverloadedError`), when `signal` aborts before the run, or when no model run could be made.
+   */
+  loadBatch(applications: readonly LoanApplication[], signal?: AbortSignal): Promise<BatchResult> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.#pending >= this.#maxPending) return Promise.reject(new ServiceOverloadedError(this.#maxPending));
-    this.#pending++;
-    this.#enqueuedAt.set(key, performance.now());
-    if (signal) this.#signals.set(key, signal);
+    if (applications.length === 0) return Promise.resolve([]);
+    if (this.#pending + applications.length > this.#maxPending) return Promise.reject(new ServiceOverloadedError(this.#maxPending));
+    const n = applications.length;
+    this.#pending += n;
     const settle = () => {
-      this.#pending--;
+      this.#pending -= n;
     };
-    const result = super.load(key);
+    const result = this.#loader.load({ applications, signal, enqueuedAt: performance.now() });
     result.then(settle, settle);
     return result;
+  }
+
+  /** One application's score; rejects with its error. */
+  async load(application: LoanApplication, signal?: AbortSignal): Promise<ScoredApplication> {
+    const [result] = await this.loadBatch([application], signal);
+    if (result instanceof Error) throw result;
+    return result;
+  }
+
+  /** Several applications, each settled alone (DataLoader's loadMany), in one key. */
+  loadMany(applications: readonly LoanApplication[]): Promise<BatchResult> {
+    return this.loadBatch(applications).catch((error: unknown) => applications.map(() => toError(error)));
   }
 }
 
 /**
  * The PROCESS-WIDE scoring batcher: create one per process (not per request) so that concurrent requests share
- * batches. Loads made within `windowMs` of a batch's first load are scored together by one `model.score` call,
- * i.e. one `session.run` covering the applications and their explanation rows; DataLoader splits more than
- * `maxBatchSize` keys into several batches. `cache: false`: every load is scored, nothing is remembered across
- * requests.
+ * batches. Requests loaded within `windowMs` of a window's first are concatenated and scored by one `model.score`
+ * call, i.e. one `session.run` covering the applications and their explanation rows; more than `maxBatchSize`
+ * applications are scored in runs of at most that many. `cache: false`: every load is scored, nothing is
+ * remembered across requests.
  *
  * `getModel()` is called once per batch when it is dispatched, so after a hot swap new batches use the new model
  * while in-flight ones finish on the old one (`ScoringModel.release` waits for them).
@@ -150,17 +169,13 @@ export function createScoringBatcher(
   const { maxBatchSize, windowMs, maxPending } = checkOptions(options);
   const { onBatch } = options;
   const stats: BatchStats = { batches: 0, applications: 0, failedApplications: 0, lastBatchSize: 0, largestBatchSize: 0 };
-  const enqueuedAt = new WeakMap<LoanApplication, number>();
-  const signals = new WeakMap<LoanApplication, AbortSignal>();
 
-  const report = (keys: readonly LoanApplication[], started: number, model: ScoringModel | undefined, failed: number) => {
+  const report = (size: number, oldestEnqueuedAt: number, started: number, model: ScoringModel | undefined, failed: number) => {
     if (!onBatch) return;
-    let oldest = started;
-    for (const key of keys) oldest = Math.min(oldest, enqueuedAt.get(key) ?? started);
     try {
       onBatch({
-        size: keys.length,
-        queueWaitMs: started - oldest,
+        size,
+        queueWaitMs: started - oldestEnqueuedAt,
         inferenceMs: performance.now() - started,
         modelVersion: model && `${model.manifest.name}-${model.manifest.version}`,
         failed,
@@ -170,20 +185,43 @@ export function createScoringBatcher(
     }
   };
 
-  /** Scores the keys whose request is still waiting; those whose signal aborted get its reason, unscored. */
-  const batchLoad = async (keys: readonly LoanApplication[]): Promise<Array<ScoredApplication | Error>> => {
-    let dropped: boolean[] | undefined;
-    for (let i = 0; i < keys.length; i++) {
-      if (signals.get(keys[i])?.aborted) (dropped ??= new Array<boolean>(keys.length).fill(false))[i] = true;
+  /**
+   * Scores a window's keys: those whose signal aborted are left out (they reject with its reason); the others'
+   * applications are concatenated and scored in runs of at most maxBatchSize, and the results sliced back per key.
+   */
+  const batchLoad = async (keys: readonly BatchKey[]): Promise<Array<BatchResult | Error>> => {
+    const out: Array<BatchResult | Error> = new Array(keys.length);
+    const live: BatchKey[] = [];
+    let total = 0;
+    let oldest = Infinity;
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k];
+      if (key.signal?.aborted) {
+        out[k] = toError(key.signal.reason);
+        continue;
+      }
+      live.push(key);
+      total += key.applications.length;
+      if (key.enqueuedAt < oldest) oldest = key.enqueuedAt;
     }
-    if (!dropped) return scoreBatch(keys);
-    const live = keys.filter((_, i) => !dropped[i]);
-    const scored = live.length > 0 ? await scoreBatch(live) : [];
-    let next = 0;
-    return keys.map((key, i) => (dropped[i] ? toError(signals.get(key)!.reason) : scored[next++]));
+    if (total === 0) return out;
+    const all: LoanApplication[] = live.length === 1 ? (live[0].applications as LoanApplication[]) : [];
+    if (live.length > 1) for (const key of live) for (const application of key.applications) all.push(application);
+    const scored: BatchResult = total <= maxBatchSize ? await scoreBatch(all, oldest) : [];
+    for (let from = 0; total > maxBatchSize && from < total; from += maxBatchSize) {
+      for (const result of await scoreBatch(all.slice(from, from + maxBatchSize), oldest)) scored.push(result);
+    }
+    let at = 0;
+    for (let k = 0; k < keys.length; k++) {
+      if (out[k] !== undefined) continue;
+      const n = keys[k].applications.length;
+      out[k] = live.length === 1 ? scored : scored.slice(at, at + n);
+      at += n;
+    }
+    return out;
   };
 
-  const scoreBatch = async (keys: readonly LoanApplication[]): Promise<Array<ScoredApplication | Error>> => {
+  const scoreBatch = async (keys: readonly LoanApplication[], oldestEnqueuedAt: number): Promise<BatchResult> => {
     stats.batches++;
     stats.applications += keys.length;
     stats.lastBatchSize = keys.length;
@@ -193,18 +231,18 @@ export function createScoringBatcher(
     try {
       model = getModel();
       const results = await model.score(keys);
-      report(keys, started, model, 0);
+      report(keys.length, oldestEnqueuedAt, started, model, 0);
       return results;
     } catch (error) {
       if (error instanceof PartialScoringError && error.results.length === keys.length) {
         let failed = 0;
         for (const r of error.results) if (r instanceof Error) failed++;
         stats.failedApplications += failed;
-        report(keys, started, model, failed);
+        report(keys.length, oldestEnqueuedAt, started, model, failed);
         return [...error.results];
       }
       stats.failedApplications += keys.length;
-      report(keys, started, model, keys.length);
+      report(keys.length, oldestEnqueuedAt, started, model, keys.length);
       const failure = toError(error);
       return keys.map(() => failure);
     }
@@ -213,7 +251,7 @@ export function createScoringBatcher(
   const batchScheduleFn =
     windowMs > 0 ? (callback: () => void) => void setTimeout(callback, windowMs) : (callback: () => void) => void setImmediate(callback);
 
-  const loader = new ScoringLoader(batchLoad, { cache: false, maxBatchSize, batchScheduleFn }, maxPending, enqueuedAt, signals);
+  const loader = new ScoringLoader(batchLoad, batchScheduleFn, maxPending);
   return { loader, stats, pending: () => loader.pending };
 }
 
