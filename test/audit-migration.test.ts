@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AuditStore, type AuditRecord } from '../src/decisions/audit/audit-store.js';
+import { AuditStore, type AuditBatch } from '../src/decisions/audit/audit-store.js';
 import { AUDIT_SCHEMA_VERSION } from '../src/decisions/audit/database.js';
 
 /** The decisions table as the first release created it. */
@@ -18,6 +18,11 @@ CREATE TABLE decisions (
   reasons_json TEXT NOT NULL, policy_hits_json TEXT NOT NULL, model_version TEXT NOT NULL, model_sha256 TEXT NOT NULL,
   policy_version TEXT NOT NULL, decided_at TEXT NOT NULL, received_at TEXT NOT NULL, latency_ms REAL NOT NULL, caller TEXT
 );`;
+
+const OLD_INPUT = JSON.stringify({ applicationRef: 'Zoë — ref-1', creditScore: 560 });
+const OLD_PROBABILITY = 0.30000000000000004;
+const OLD_REASON = { code: 'CREDIT_SCORE', description: 'Credit score — low', source: 'MODEL', feature: 'creditScore', impact: 0.0123, ruleId: null };
+const OLD_HIT = { ruleId: 'max-dti', effect: 'REFER', description: 'Debt to income above 45 %' };
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -31,36 +36,35 @@ function oldDatabase(): string {
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.exec(FIRST_LAYOUT);
-  const insert = db.prepare(`INSERT INTO decisions VALUES (?, ?, ?, ?, '{}', '{}', 0.3, 600, 'DECLINE', '[]', '[]', 'm-1', 'sha', 'p-1',
+  const insert = db.prepare(`INSERT INTO decisions VALUES (?, ?, ?, ?, ?, '{"creditScore":560}', ?, 600, 'DECLINE', ?, ?, 'm-1', 'sha', 'p-1',
     '2026-11-01T00:00:00.000Z', '2026-11-01T00:00:00.000Z', 2, ?)`);
-  insert.run('old-1', 'ref-1', 'order-1001', 'hash-1', 'acme');
-  insert.run('old-2', 'ref-2', null, null, 'globex');
+  insert.run('old-1', 'ref-1', 'order-1001', 'hash-1', OLD_INPUT, OLD_PROBABILITY, JSON.stringify([OLD_REASON]), JSON.stringify([OLD_HIT]), 'acme');
+  insert.run('old-2', 'ref-2', null, null, '{}', 0.3, '[]', '[]', 'globex');
   db.close();
   return file;
 }
 
-function record(id: string, key: string, caller: string): AuditRecord {
+function record(id: string, key: string, caller: string, inputHash = `hash-${id}`): AuditBatch {
+  const decision = {
+    id,
+    applicationRef: `ref-${id}`,
+    outcome: 'APPROVE' as const,
+    probabilityOfDefault: 0.05,
+    score: 780,
+    reasons: [],
+    policyHits: [],
+    policyVersion: 'p-1',
+    modelVersion: 'm-1',
+    decidedAt: new Date(),
+  };
   return {
-    decision: {
-      id,
-      applicationRef: `ref-${id}`,
-      outcome: 'APPROVE',
-      probabilityOfDefault: 0.05,
-      score: 780,
-      reasons: [],
-      policyHits: [],
-      policyVersion: 'p-1',
-      modelVersion: 'm-1',
-      decidedAt: new Date(),
-    },
-    idempotencyKey: key,
-    inputHash: `hash-${id}`,
-    input: {},
-    features: [],
-    modelSha256: 'sha',
-    receivedAt: new Date(),
-    latencyMs: 1,
+    batchId: `batch-${id}`,
     caller,
+    receivedAt: new Date(),
+    decidedAt: decision.decidedAt,
+    latencyMs: 1,
+    policyVersion: 'p-1',
+    items: [{ decision, input: {}, idempotencyKey: key, inputHash, modelSha256: 'sha' }],
   };
 }
 
@@ -70,13 +74,29 @@ describe('the audit database of the first layout', () => {
     const store = new AuditStore(file, 'normal');
     try {
       expect(store.count()).toBe(2);
-      expect(store.getDecision('old-1')).toMatchObject({ caller: 'acme', decision: { outcome: 'DECLINE', applicationRef: 'ref-1' } });
+      expect(store.getDecision('old-1')).toEqual({
+        caller: 'acme',
+        decision: {
+          id: 'old-1',
+          applicationRef: 'ref-1',
+          outcome: 'DECLINE',
+          probabilityOfDefault: OLD_PROBABILITY,
+          score: 600,
+          reasons: [OLD_REASON],
+          policyHits: [OLD_HIT],
+          modelVersion: 'm-1',
+          policyVersion: 'p-1',
+          decidedAt: new Date('2026-11-01T00:00:00.000Z'),
+        },
+      });
+      // every stored value kept: the input as received and the feature values too
+      expect(store.getRecord('old-1')).toMatchObject({ entry: { i: JSON.parse(OLD_INPUT), f: { creditScore: 560 } }, latency_ms: 2, model_sha256: 'sha' });
       expect(store.findByKey('acme', 'order-1001')).toMatchObject({ inputHash: 'hash-1', decision: { id: 'old-1' } });
       expect(store.findByKey('globex', 'order-1001')).toBeUndefined();
       // globex may now use the key acme used; acme's own key still replays its decision
-      expect(await store.record(record('new-1', 'order-1001', 'globex'))).toEqual({ kind: 'stored' });
-      const again = await store.record({ ...record('new-2', 'order-1001', 'acme'), inputHash: 'hash-1' });
-      expect(again).toMatchObject({ kind: 'replayed', decision: { id: 'old-1' } });
+      expect(await store.recordBatch(record('new-1', 'order-1001', 'globex'))).toEqual([{ kind: 'stored' }]);
+      const again = await store.recordBatch(record('new-2', 'order-1001', 'acme', 'hash-1'));
+      expect(again).toEqual([expect.objectContaining({ kind: 'replayed', decision: expect.objectContaining({ id: 'old-1' }) })]);
       expect(store.count()).toBe(3);
     } finally {
       await store.close();

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AuditStore, AuditUnavailableError, isUnavailableCode, type AuditRecord } from '../src/decisions/audit/audit-store.js';
+import { AuditStore, AuditUnavailableError, isUnavailableCode, type AuditBatch } from '../src/decisions/audit/audit-store.js';
 import { applications } from './helpers/applications.js';
 import { startServerProcess, type ServerProcess } from './helpers/process.js';
 
@@ -65,28 +65,29 @@ function mount(args: string[], dir: string): void {
 // The store itself
 
 let recordSeq = 0;
-function auditRecord(id = `unit-${process.pid}-${++recordSeq}`): AuditRecord {
+/** A batch of one decision, its id unique per process (a second record of it fails on the primary key). */
+function auditRecord(id = `unit-${process.pid}-${++recordSeq}`): AuditBatch & { decision: { id: string } } {
+  const decision = {
+    id,
+    applicationRef: null,
+    outcome: 'APPROVE' as const,
+    probabilityOfDefault: 0.05,
+    score: 780,
+    reasons: [],
+    policyHits: [],
+    policyVersion: 'test',
+    modelVersion: 'test',
+    decidedAt: new Date(),
+  };
   return {
-    decision: {
-      id,
-      applicationRef: null,
-      outcome: 'APPROVE',
-      probabilityOfDefault: 0.05,
-      score: 780,
-      reasons: [],
-      policyHits: [],
-      policyVersion: 'test',
-      modelVersion: 'test',
-      decidedAt: new Date(),
-    },
-    idempotencyKey: null,
-    inputHash: null,
-    input: {},
-    features: [{ feature: 'credit_score', value: 780 }],
-    modelSha256: 'test',
-    receivedAt: new Date(),
-    latencyMs: 1,
+    batchId: `batch-${id}`,
     caller: null,
+    receivedAt: new Date(),
+    decidedAt: decision.decidedAt,
+    latencyMs: 1,
+    policyVersion: 'test',
+    items: [{ decision, input: {}, idempotencyKey: null, inputHash: null, modelSha256: 'test' }],
+    decision,
   };
 }
 
@@ -112,25 +113,25 @@ describe('AuditStore when SQLite cannot write its file', () => {
       onAvailabilityChange: (unavailable) => changes.push(unavailable?.code),
     });
     stores.push(store);
-    await expect(store.record(auditRecord())).resolves.toEqual({ kind: 'stored' });
+    await expect(store.recordBatch(auditRecord())).resolves.toEqual([{ kind: 'stored' }]);
 
     const other = new Database(file);
     other.exec('BEGIN EXCLUSIVE');
     const locked = auditRecord();
-    const refused = await store.record(locked).catch((error: unknown) => error);
+    const refused = await store.recordBatch(locked).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(AuditUnavailableError);
     expect((refused as AuditUnavailableError).sqliteCode).toMatch(/^SQLITE_BUSY/);
     expect(store.writable).toBe(false);
     expect(changes).toEqual([(refused as AuditUnavailableError).sqliteCode]);
     // refused at once while unavailable: no second failed write, the probe alone retries
-    await expect(store.record(auditRecord())).rejects.toBeInstanceOf(AuditUnavailableError);
+    await expect(store.recordBatch(auditRecord())).rejects.toBeInstanceOf(AuditUnavailableError);
     expect(failures.filter((c) => c === 'SQLITE_BUSY').length).toBeGreaterThanOrEqual(1);
 
     other.exec('COMMIT');
     other.close();
     await expect.poll(() => store.writable, { timeout: 15_000, interval: 50 }).toBe(true);
     expect(changes).toEqual([(refused as AuditUnavailableError).sqliteCode, undefined]);
-    await expect(store.record(auditRecord())).resolves.toEqual({ kind: 'stored' });
+    await expect(store.recordBatch(auditRecord())).resolves.toEqual([{ kind: 'stored' }]);
     expect(store.getDecision(locked.decision.id)).toBeUndefined();
     expect(store.count()).toBe(2);
   });
@@ -139,8 +140,8 @@ describe('AuditStore when SQLite cannot write its file', () => {
     const store = new AuditStore(path.join(tempDir('loan-api-audit-unexpected-'), 'decisions.db'), 'normal');
     stores.push(store);
     const record = auditRecord();
-    await store.record(record);
-    const duplicate = await store.record(record).catch((error: unknown) => error);
+    await store.recordBatch(record);
+    const duplicate = await store.recordBatch(record).catch((error: unknown) => error);
     expect(duplicate).toBeInstanceOf(Error);
     expect(duplicate).not.toBeInstanceOf(AuditUnavailableError);
     expect(String(duplicate)).toMatch(/UNIQUE constraint failed/);

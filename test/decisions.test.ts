@@ -73,16 +73,14 @@ describe('audit trail', () => {
       id: made.id,
       application_ref: 'risky-1',
       outcome: made.outcome,
-      score: made.score,
       model_version: made.modelVersion,
       model_sha256: app.state.model!.sha256,
       policy_version: 'policy-2026.1',
+      entry: { s: made.score, o: made.outcome, i: riskyApplication },
     });
-    expect(record.probability).toBeCloseTo(made.probabilityOfDefault, 12);
-    expect(JSON.parse(record.input_json as string)).toEqual(riskyApplication);
-    const features = JSON.parse(record.features_json as string);
-    expect(Object.keys(features)).toEqual(app.state.model!.manifest.features.map((f) => f.name));
-    expect(features.creditScore).toBe(560);
+    const entry = record.entry as { p: number; r: unknown[][] };
+    expect(entry.p).toBe(made.probabilityOfDefault);
+    expect(entry.r.map((r) => r[0])).toEqual(made.reasons.map((r: { code: string }) => r.code));
     expect(record.latency_ms).toBeGreaterThan(0);
 
     const fetched = (await post(app, { query: GET_DECISION, variables: { id: made.id } })).json.data.decision;

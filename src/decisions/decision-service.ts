@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import type { LoanApplication } from '../model/application.js';
 import type { ScoringLoader } from '../model/batcher.js';
-import type { AuditStore } from './audit/audit-store.js';
+import type { AuditItem, AuditStore, RecordResult } from './audit/audit-store.js';
 import { decisionFrom, inputHash, type Decision, type DecisionPolicy, type DecisionResult } from './decision.js';
 import { applicationErrors, idempotencyKeyErrors, type FieldError } from './rules.js';
 
@@ -13,18 +14,27 @@ export class IdempotencyKeyReusedError extends Error {
 }
 
 export interface DecideOptions {
-  idempotencyKey?: string | null;
-  /** the partner key id: recorded in the audit trail, and the scope of the idempotency key */
+  /** one key (or null) per application */
+  idempotencyKeys?: ReadonlyArray<string | null | undefined> | null;
+  /** the partner key id: recorded in the audit trail, and the scope of the idempotency keys */
   caller?: string | null;
   /** the request's deadline: once aborted, nothing more is validated, queued or scored for it */
   signal?: AbortSignal;
 }
+
+/** One application's answer: a decision (made now or replayed), an invalid application, or a reused key. */
+export type BatchResult = DecisionResult | IdempotencyKeyReusedError;
 
 /**
  * Who may read which decisions: `all` (no keys configured, or the admin key), `none` (keys configured, no valid key),
  * or one partner's own decisions.
  */
 export type ReadScope = 'all' | 'none' | { keyId: string };
+
+export interface DecisionEvents {
+  /** new decisions were made and recorded (an idempotent replay is not one); metrics listen here */
+  onDecided?: (decision: Decision) => void;
+}
 
 function invalid(errors: FieldError[]): DecisionResult {
   const fields = [...new Set(errors.map((e) => e.field))];
@@ -35,27 +45,35 @@ function invalid(errors: FieldError[]): DecisionResult {
   };
 }
 
-function keyErrors(key: string | null | undefined, audit: AuditStore | null): FieldError[] {
-  if (key === undefined || key === null) return [];
+const IDEMPOTENCY_UNAVAILABLE: FieldError[] = [
+  {
+    field: 'idempotencyKey',
+    code: 'IDEMPOTENCY_UNAVAILABLE',
+    message: 'idempotency keys need the audit trail, which is switched off on this deployment',
+  },
+];
+
+const NO_ERRORS: FieldError[] = [];
+
+function keyErrors(key: string, auditing: boolean): FieldError[] {
   const broken = idempotencyKeyErrors(key);
-  if (broken.length > 0 || audit) return broken;
-  return [
-    {
-      field: 'idempotencyKey',
-      code: 'IDEMPOTENCY_UNAVAILABLE',
-      message: 'idempotency keys need the audit trail, which is switched off on this deployment',
-    },
-  ];
+  return broken.length > 0 || auditing ? broken : IDEMPOTENCY_UNAVAILABLE;
 }
 
-export interface DecisionEvents {
-  /** a new decision was made and recorded (an idempotent replay is not one); metrics listen here */
-  onDecided?: (decision: Decision) => void;
+/** The decision made earlier under a key, answered again; or the key's refusal when the application differs. */
+function replayOf(key: string, hash: string, earlier: { decision: Decision; inputHash: string }): BatchResult {
+  if (earlier.inputHash !== hash) return new IdempotencyKeyReusedError(key);
+  return { kind: 'decision', replayed: true, ...earlier.decision };
 }
+
+/** The random part of a batch's decision ids: 16 bytes, so no id tells anything of another batch's. */
+const newBatchId = () => randomBytes(16).toString('base64url');
 
 /**
- * Validates, scores through the shared batcher, applies the policy, and records the decision durably before it is
- * returned. With an idempotency key, a repeat of the same application returns the decision already made.
+ * Decides a request's applications as one batch: one pass of the rules, one idempotency look-up per keyed item,
+ * one request to the shared batcher (one model run, shared with whatever other requests arrive in the same window),
+ * outcomes, scores, policy and reasons over the batch, and one durable audit write for the batch before anything is
+ * answered. Results come back in input order; an invalid item fails alone.
  */
 export class DecisionService {
   constructor(
@@ -69,51 +87,120 @@ export class DecisionService {
     return this.decisionPolicy.policy.version;
   }
 
-  async decide(application: LoanApplication, options: DecideOptions = {}): Promise<DecisionResult> {
+  /** One application (a batch of one); a reused idempotency key throws IdempotencyKeyReusedError. */
+  async decide(application: LoanApplication, options: { idempotencyKey?: string | null; caller?: string | null; signal?: AbortSignal } = {}) {
+    const [result] = await this.decideBatch([application], { ...options, idempotencyKeys: [options.idempotencyKey] });
+    if (result instanceof IdempotencyKeyReusedError) throw result;
+    return result;
+  }
+
+  async decideBatch(applications: readonly LoanApplication[], options: DecideOptions = {}): Promise<BatchResult[]> {
     options.signal?.throwIfAborted();
     const receivedAt = new Date();
     const started = performance.now();
-    const key = options.idempotencyKey ?? null;
-    const broken = applicationErrors(application);
-    const brokenKey = keyErrors(key, this.audit);
-    if (broken.length > 0 || brokenKey.length > 0) return invalid([...broken, ...brokenKey]);
-
-    // Only a key needs the hash (to tell a replay from a reused key); hashing every application costs ~10 % of bulk.
-    const hash = key === null ? null : inputHash(application);
     const caller = options.caller ?? null;
-    if (key !== null) {
-      const earlier = this.audit!.findByKey(caller, key);
-      if (earlier) return this.replay(key, hash!, earlier);
+    const keys = options.idempotencyKeys;
+    const n = applications.length;
+    const results: Array<BatchResult | undefined> = new Array(n);
+    const hashes: Array<string | null> = new Array(n).fill(null);
+    const toScore: number[] = [];
+    /** the first item of this batch under each key: later items with the key follow its answer */
+    let firstWithKey: Map<string, number> | undefined;
+
+    for (let i = 0; i < n; i++) {
+      const key = keys?.[i] ?? null;
+      const broken = applicationErrors(applications[i]);
+      const brokenKey = key === null ? NO_ERRORS : keyErrors(key, this.audit !== null);
+      if (broken.length > 0 || brokenKey.length > 0) {
+        results[i] = invalid(brokenKey.length === 0 ? broken : [...broken, ...brokenKey]);
+        continue;
+      }
+      if (key !== null) {
+        // Only a key needs the hash (to tell a replay from a reused key): hashing every application costs ~10 % of bulk.
+        hashes[i] = inputHash(applications[i]);
+        const earlier = this.audit!.findByKey(caller, key);
+        if (earlier) {
+          results[i] = replayOf(key, hashes[i]!, earlier);
+          continue;
+        }
+        firstWithKey ??= new Map();
+        if (firstWithKey.has(key)) continue; // answered below, from the first item with this key
+        firstWithKey.set(key, i);
+      }
+      toScore.push(i);
     }
 
-    const scored = await this.loader.load(application, options.signal);
-    const decision = decisionFrom(application, scored, this.decisionPolicy);
-    if (!this.audit) return this.decided(decision);
+    if (toScore.length > 0) await this.decideScored(applications, toScore, hashes, results, { caller, keys, receivedAt, started, signal: options.signal });
 
-    const recorded = await this.audit.record({
-      decision,
-      idempotencyKey: key,
-      inputHash: hash,
-      input: application,
-      features: scored.impacts,
-      modelSha256: scored.model.sha256,
-      receivedAt,
-      latencyMs: performance.now() - started,
-      caller,
+    if (firstWithKey) {
+      for (let i = 0; i < n; i++) {
+        if (results[i] !== undefined) continue;
+        const key = keys![i]!;
+        const first = results[firstWithKey.get(key)!];
+        results[i] =
+          first !== undefined && !(first instanceof Error) && first.kind === 'decision'
+            ? replayOf(key, hashes[i]!, { decision: first, inputHash: hashes[firstWithKey.get(key)!]! })
+            : new IdempotencyKeyReusedError(key);
+      }
+    }
+    return results as BatchResult[];
+  }
+
+  /** Scores the items at `indices` in one request to the batcher, decides them, and records them as one batch. */
+  private async decideScored(
+    applications: readonly LoanApplication[],
+    indices: number[],
+    hashes: Array<string | null>,
+    results: Array<BatchResult | undefined>,
+    context: { caller: string | null; keys: DecideOptions['idempotencyKeys']; receivedAt: Date; started: number; signal?: AbortSignal },
+  ): Promise<void> {
+    const batch = indices.length === applications.length ? applications : indices.map((i) => applications[i]);
+    const scored = await this.loader.loadBatch(batch, context.signal);
+    const decidedAt = new Date();
+    const batchId = newBatchId();
+    const decisions: Decision[] = new Array(indices.length);
+    for (let j = 0; j < indices.length; j++) {
+      const result = scored[j];
+      // an application the model could not score fails the request (masked): there is no decision to answer
+      if (result instanceof Error) throw result;
+      decisions[j] = decisionFrom(batch[j], result, this.decisionPolicy, decidedAt, `${batchId}-${j.toString(36)}`);
+    }
+    if (!this.audit) {
+      for (let j = 0; j < indices.length; j++) results[indices[j]] = this.decided(decisions[j]);
+      return;
+    }
+    const items: AuditItem[] = new Array(indices.length);
+    for (let j = 0; j < indices.length; j++) {
+      const i = indices[j];
+      items[j] = {
+        decision: decisions[j],
+        input: batch[j],
+        idempotencyKey: context.keys?.[i] ?? null,
+        inputHash: hashes[i],
+        modelSha256: (scored[j] as Exclude<(typeof scored)[number], Error>).model.sha256,
+      };
+    }
+    const recorded: RecordResult[] = await this.audit.recordBatch({
+      batchId,
+      caller: context.caller,
+      receivedAt: context.receivedAt,
+      decidedAt,
+      latencyMs: performance.now() - context.started,
+      policyVersion: this.decisionPolicy.policy.version,
+      items,
     });
-    if (recorded.kind === 'stored') return this.decided(decision);
-    if (recorded.kind === 'replayed') return { kind: 'decision', replayed: true, ...recorded.decision };
-    throw new IdempotencyKeyReusedError(key!);
+    for (let j = 0; j < indices.length; j++) {
+      const outcome = recorded[j];
+      const i = indices[j];
+      if (outcome.kind === 'stored') results[i] = this.decided(decisions[j]);
+      else if (outcome.kind === 'replayed') results[i] = { kind: 'decision', replayed: true, ...outcome.decision };
+      else results[i] = new IdempotencyKeyReusedError(context.keys![i]!);
+    }
   }
 
   private decided(decision: Decision): DecisionResult {
     this.events.onDecided?.(decision);
     return { kind: 'decision', ...decision };
-  }
-
-  private replay(key: string, hash: string, earlier: { decision: Decision; inputHash: string }): DecisionResult {
-    if (earlier.inputHash !== hash) throw new IdempotencyKeyReusedError(key);
-    return { kind: 'decision', replayed: true, ...earlier.decision };
   }
 
   /** A decision within the reader's scope; one outside it is answered exactly as an unknown id. */

@@ -117,13 +117,14 @@ export function decisionFrom(
   scored: ScoredApplication,
   decisionPolicy: DecisionPolicy,
   now = new Date(),
+  id: string = randomUUID(),
 ): Decision {
   const { policy, reasonCodes } = decisionPolicy;
   const modelOutcome = outcomeFor(scored.probabilityOfDefault, thresholdsFor(scored.model, decisionPolicy.thresholds));
   const hits = evaluatePolicy(application, policy);
   const outcome = strictestOutcome(modelOutcome, hits);
   return {
-    id: randomUUID(),
+    id,
     applicationRef: application.applicationRef ?? null,
     outcome,
     probabilityOfDefault: scored.probabilityOfDefault,

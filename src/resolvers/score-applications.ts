@@ -20,7 +20,7 @@ builder.mutationField('scoreApplications', (t) =>
       inputs: t.arg({ type: [LoanApplicationInput], required: true }),
       idempotencyKeys: t.arg.stringList({ required: { list: false, items: false } }),
     },
-    resolve: (_root, { inputs, idempotencyKeys }, { decisions, caller, signal }) => {
+    resolve: async (_root, { inputs, idempotencyKeys }, { decisions, caller, signal }) => {
       if (idempotencyKeys && idempotencyKeys.length !== inputs.length) {
         refuse(
           `idempotencyKeys has ${idempotencyKeys.length} items; it must have one (or null) per input, ${inputs.length}`,
@@ -28,21 +28,12 @@ builder.mutationField('scoreApplications', (t) =>
           { field: 'idempotencyKeys' },
         );
       }
-      return Promise.all(
-        inputs.map(async (input, i): Promise<DecisionResult> => {
-          const idempotencyKey = idempotencyKeys?.[i] ?? null;
-          try {
-            return await decisions.decide(input, { idempotencyKey, caller: caller?.keyId, signal });
-          } catch (error) {
-            if (!(error instanceof IdempotencyKeyReusedError)) throw error;
-            // One item's reused key must not fail the others: it is reported on that item.
-            return {
-              kind: 'invalid',
-              message: error.message,
-              fieldErrors: [{ field: `idempotencyKeys.${i}`, code: error.code, message: error.message }],
-            };
-          }
-        }),
+      const results = await decisions.decideBatch(inputs, { idempotencyKeys, caller: caller?.keyId, signal });
+      return results.map((result, i): DecisionResult =>
+        // One item's reused key must not fail the others: it is reported on that item.
+        result instanceof IdempotencyKeyReusedError
+          ? { kind: 'invalid', message: result.message, fieldErrors: [{ field: `idempotencyKeys.${i}`, code: result.code, message: result.message }] }
+          : result,
       );
     },
   }),

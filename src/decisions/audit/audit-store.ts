@@ -3,15 +3,16 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import type { Decision } from '../decision.js';
-import type { RowOutcome, WriteReply, WriteRequest } from './audit-writer.js';
+import type { BatchRows, RowOutcome, WriteReply, WriteRequest } from './audit-writer.js';
 import {
   BY_CALLER_KEY_SQL,
+  BY_ID_SQL,
   DEFAULT_BUSY_TIMEOUT_MS,
   decisionFromRow,
   openAuditDatabase,
   type AuditSync,
   type DecisionRow,
-  type RowValues,
+  type IndexValues,
 } from './database.js';
 
 export type { AuditSync };
@@ -55,21 +56,27 @@ export interface AuditStoreOptions {
   onAvailabilityChange?: (unavailable: { code: string; message: string } | undefined) => void;
 }
 
-/** Everything the lender may need to show later about one decision. */
-export interface AuditRecord {
-  decision: Decision;
-  idempotencyKey: string | null;
-  /** with an idempotency key, SHA-256 of the canonical validated input: tells a replay from a reused key */
-  inputHash: string | null;
-  /** the input as the API received it */
-  input: unknown;
-  /** the model's feature values for this application, in the model's feature order */
-  features: readonly { feature: string; value: number }[];
-  modelSha256: string;
-  receivedAt: Date;
-  latencyMs: number;
+/** Everything the lender may need to show later about the decisions of one request. */
+export interface AuditBatch {
+  /** random: the unguessable part of every decision id of the batch */
+  batchId: string;
   /** the partner key id, where known */
   caller: string | null;
+  receivedAt: Date;
+  decidedAt: Date;
+  latencyMs: number;
+  policyVersion: string;
+  items: AuditItem[];
+}
+
+export interface AuditItem {
+  decision: Decision;
+  /** the input as the API received it */
+  input: unknown;
+  idempotencyKey: string | null;
+  /** with an idempotency key, SHA-256 of the canonical input: tells a replay from a reused key */
+  inputHash: string | null;
+  modelSha256: string;
 }
 
 export type RecordResult =
@@ -77,48 +84,56 @@ export type RecordResult =
   | { kind: 'replayed'; decision: Decision }
   | { kind: 'key-reused' };
 
-const quotedNames = new Map<string, string>();
+/** Outside printable ASCII: escaped in a body, so that its offsets count characters and bytes alike. */
+const NON_ASCII = /[^\x20-\x7e]/g;
+const asciiJson = (json: string) => (/[^\x20-\x7e]/.test(json) ? json.replace(NON_ASCII, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : json);
 
-/** `{"name":value,…}` without building an intermediate object: this runs for every decision on the hot path. */
-function featuresJson(features: AuditRecord['features']): string {
-  let json = '{';
-  for (let i = 0; i < features.length; i++) {
-    const { feature, value } = features[i];
-    let quoted = quotedNames.get(feature);
-    if (quoted === undefined) quotedNames.set(feature, (quoted = JSON.stringify(feature)));
-    // For a finite number, String() writes what JSON.stringify() would, faster.
-    json += `${i === 0 ? '' : ','}${quoted}:${String(value)}`;
+/** A batch's rows: its body (entries back to back, each cut out again by its index row) and one index row each. */
+function batchRows(batch: AuditBatch): BatchRows {
+  const first = batch.items[0];
+  const modelVersion = first.decision.modelVersion;
+  const reasonTexts: Record<string, string> = {};
+  const hitTexts: Record<string, string> = {};
+  const index: IndexValues[] = new Array(batch.items.length);
+  const decidedAt = batch.decidedAt.toISOString();
+  let body = '';
+  for (let n = 0; n < batch.items.length; n++) {
+    const { decision: d, input, idempotencyKey, inputHash, modelSha256 } = batch.items[n];
+    let reasons = '';
+    for (const r of d.reasons) {
+      reasonTexts[r.code] = r.description;
+      reasons += `${reasons ? ',' : ''}[${JSON.stringify(r.code)},"${r.source}",${JSON.stringify(r.feature)},${r.impact},${r.ruleId === null ? 'null' : JSON.stringify(r.ruleId)}]`;
+    }
+    let hits = '';
+    for (const h of d.policyHits) {
+      hitTexts[h.ruleId] = h.description;
+      hits += `${hits ? ',' : ''}[${JSON.stringify(h.ruleId)},"${h.effect}"]`;
+    }
+    const model = d.modelVersion === modelVersion && modelSha256 === first.modelSha256 ? '' : `,"m":${JSON.stringify(d.modelVersion)},"sha":"${modelSha256}"`;
+    const entry = asciiJson(`{"i":${JSON.stringify(input)},"p":${d.probabilityOfDefault},"s":${d.score},"o":"${d.outcome}","r":[${reasons}],"h":[${hits}]${model}}`);
+    index[n] = [d.id, batch.batchId, body.length, entry.length, batch.caller, d.outcome, decidedAt, d.applicationRef, idempotencyKey, inputHash];
+    body += entry;
   }
-  return `${json}}`;
-}
-
-function rowValues(record: AuditRecord): RowValues {
-  const d = record.decision;
-  return [
-    d.id,
-    d.applicationRef,
-    record.idempotencyKey,
-    record.inputHash,
-    JSON.stringify(record.input),
-    featuresJson(record.features),
-    d.probabilityOfDefault,
-    d.score,
-    d.outcome,
-    JSON.stringify(d.reasons),
-    JSON.stringify(d.policyHits),
-    d.modelVersion,
-    record.modelSha256,
-    d.policyVersion,
-    d.decidedAt.toISOString(),
-    record.receivedAt.toISOString(),
-    record.latencyMs,
-    record.caller,
-  ];
+  return {
+    batch: [
+      batch.batchId,
+      batch.caller,
+      batch.receivedAt.toISOString(),
+      decidedAt,
+      batch.latencyMs,
+      modelVersion,
+      first.modelSha256,
+      batch.policyVersion,
+      JSON.stringify({ r: reasonTexts, h: hitTexts }),
+      body,
+    ],
+    index,
+  };
 }
 
 interface Pending {
-  record: AuditRecord;
-  resolve: (result: RecordResult) => void;
+  batch: AuditBatch;
+  resolve: (results: RecordResult[]) => void;
   reject: (error: unknown) => void;
 }
 
@@ -135,9 +150,10 @@ function startWriter(file: string, sync: AuditSync, busyTimeoutMs: number): Work
 }
 
 /**
- * The durable audit trail: one SQLite file in WAL mode, shared safely by every replica process on the host.
- * Records queued in the same turn of the event loop (one model batch's decisions) are written in one transaction by
- * a writer thread, and each caller's promise settles only after that transaction commits. Reads run here, on a
+ * The durable audit trail: one SQLite file in WAL mode, shared safely by every replica process on the host. A
+ * request's decisions are one batch (one batch row, one narrow index row each); the batches queued in the same turn
+ * of the event loop are written in one transaction by a writer thread, and each caller's promise settles only after
+ * that transaction commits. Reads run here, on a
  * connection of their own.
  *
  * When SQLite cannot write the file (see isUnavailableCode) the store is unavailable: the failed records and every
@@ -168,7 +184,7 @@ export class AuditStore {
     const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
     // Opening here first creates the schema and reports a bad path or a corrupt file at start-up, synchronously.
     this.db = openAuditDatabase(file, sync, busyTimeoutMs);
-    this.byId = this.db.prepare('SELECT * FROM decisions WHERE id = ?');
+    this.byId = this.db.prepare(BY_ID_SQL);
     this.byCallerKey = this.db.prepare(BY_CALLER_KEY_SQL);
     this.writer = startWriter(file, sync, busyTimeoutMs);
     this.writer.on('message', (reply: WriteReply) => this.settle(reply));
@@ -181,13 +197,16 @@ export class AuditStore {
     return this.failure === undefined && this.unavailable === undefined;
   }
 
-  /** Resolves once the record is committed (or the key's earlier decision is found). */
-  record(record: AuditRecord): Promise<RecordResult> {
+  /**
+   * Resolves once the batch is committed, with one result per item: stored, or, where the caller's idempotency key
+   * was taken meanwhile (by another request, on any replica), the decision made under it or key-reused.
+   */
+  recordBatch(batch: AuditBatch): Promise<RecordResult[]> {
     if (this.failure) return Promise.reject(this.failure);
     // Fail fast rather than queue behind a full disk or wait out the busy timeout again: the probe finds recovery.
     if (this.unavailable) return Promise.reject(new AuditUnavailableError(this.unavailable.code));
     return new Promise((resolve, reject) => {
-      this.queued.push({ record, resolve, reject });
+      this.queued.push({ batch, resolve, reject });
       if (this.queued.length === 1) setImmediate(() => this.flush());
     });
   }
@@ -196,16 +215,16 @@ export class AuditStore {
     const batch = this.queued;
     this.queued = [];
     if (batch.length === 0) return;
-    let rows: RowValues[];
+    let batches: BatchRows[];
     try {
-      rows = batch.map((p) => rowValues(p.record));
+      batches = batch.map((p) => batchRows(p.batch));
     } catch (error) {
       for (const p of batch) p.reject(error);
       return;
     }
     const seq = ++this.seq;
     this.inFlight.set(seq, batch);
-    this.writer.postMessage({ seq, rows } satisfies WriteRequest);
+    this.writer.postMessage({ seq, batches } satisfies WriteRequest);
   }
 
   private settle(reply: WriteReply): void {
@@ -225,7 +244,7 @@ export class AuditStore {
     }
     this.setUnavailable(undefined);
     this.transactions++;
-    batch.forEach((p, i) => p.resolve(this.resultOf(p.record, reply.outcomes[i])));
+    batch.forEach((p, i) => p.resolve(reply.outcomes[i].map((outcome, n) => this.resultOf(p.batch.items[n], outcome))));
   }
 
   /** The error a failed write's callers get: typed and retryable when the file cannot be written, else masked. */
@@ -269,9 +288,9 @@ export class AuditStore {
     }
   }
 
-  private resultOf(record: AuditRecord, outcome: RowOutcome): RecordResult {
+  private resultOf(item: AuditItem, outcome: RowOutcome): RecordResult {
     if (outcome.kind === 'stored') return { kind: 'stored' };
-    return outcome.existing.input_hash === record.inputHash
+    return outcome.existing.input_hash === item.inputHash
       ? { kind: 'replayed', decision: decisionFromRow(outcome.existing) }
       : { kind: 'key-reused' };
   }
@@ -298,9 +317,16 @@ export class AuditStore {
     return row && { decision: decisionFromRow(row), inputHash: row.input_hash! };
   }
 
-  /** The full stored record, for audits and tests. */
+  /** Everything stored of one decision (its index row, its batch's row, its entry decoded), for audits and tests. */
   getRecord(id: string): Record<string, unknown> | undefined {
-    return this.db.prepare('SELECT * FROM decisions WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    const row = this.db
+      .prepare(
+        `SELECT d.*, b.received_at, b.latency_ms, b.model_version, b.model_sha256, b.policy_version, b.descriptions,
+           substr(b.body, d.body_start + 1, d.body_length) AS entry
+         FROM decisions d JOIN decision_batches b ON b.batch_id = d.batch_id WHERE d.id = ?`,
+      )
+      .get(id) as Record<string, unknown> | undefined;
+    return row && { ...row, entry: JSON.parse(row.entry as string) };
   }
 
   count(): number {

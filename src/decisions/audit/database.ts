@@ -1,79 +1,102 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Decision } from '../decision.js';
+import type { Decision, PolicyHitView, Reason } from '../decision.js';
 
 export type AuditSync = 'full' | 'normal';
 
-/** The decisions table's columns, in table order (the writer's INSERT follows it). */
-const COLUMNS = `
-  id               TEXT PRIMARY KEY,
-  application_ref  TEXT,
-  idempotency_key  TEXT,
-  input_hash       TEXT,
-  input_json       TEXT NOT NULL,
-  features_json    TEXT NOT NULL,
-  probability      REAL NOT NULL,
-  score            INTEGER NOT NULL,
-  outcome          TEXT NOT NULL,
-  reasons_json     TEXT NOT NULL,
-  policy_hits_json TEXT NOT NULL,
-  model_version    TEXT NOT NULL,
-  model_sha256     TEXT NOT NULL,
-  policy_version   TEXT NOT NULL,
-  decided_at       TEXT NOT NULL,
-  received_at      TEXT NOT NULL,
-  latency_ms       REAL NOT NULL,
-  caller           TEXT`;
-
 /**
- * An idempotency key belongs to the partner that sent it: unique per (caller, key), never across partners. Without
- * keys configured every caller is null, one scope, as before.
+ * The audit trail is written a batch at a time: one `decision_batches` row per decided request holds what the lender
+ * must be able to show for each of its decisions (the input as received, probability, score, outcome, reasons,
+ * policy hits), compactly encoded one after another in `body`; one narrow `decisions` row per decision indexes it
+ * (id → batch and the entry's place in the body, partner, outcome, time, reference, idempotency key), so reads by
+ * id, by key, and (later) filtered history are served from indexes without decoding batches.
  */
-const CALLER_KEY_INDEX = `
-CREATE UNIQUE INDEX IF NOT EXISTS decisions_caller_idempotency_key
-  ON decisions (ifnull(caller, ''), idempotency_key) WHERE idempotency_key IS NOT NULL`;
+const LAYOUT = `
+CREATE TABLE decision_batches (
+  batch_id       TEXT PRIMARY KEY,
+  caller         TEXT,
+  received_at    TEXT NOT NULL,
+  decided_at     TEXT NOT NULL,
+  latency_ms     REAL NOT NULL,
+  model_version  TEXT NOT NULL,
+  model_sha256   TEXT NOT NULL,
+  policy_version TEXT NOT NULL,
+  -- {"r":{reason code: description}, "h":{rule id: description}} for the entries of this batch
+  descriptions   TEXT NOT NULL,
+  -- the entries, one JSON object per decision, back to back, ASCII only (so offsets count bytes and characters alike)
+  body           TEXT NOT NULL
+);
+CREATE TABLE decisions (
+  id              TEXT PRIMARY KEY,
+  batch_id        TEXT NOT NULL,
+  body_start      INTEGER NOT NULL,
+  body_length     INTEGER NOT NULL,
+  caller          TEXT,
+  outcome         TEXT NOT NULL,
+  decided_at      TEXT NOT NULL,
+  application_ref TEXT,
+  idempotency_key TEXT,
+  input_hash      TEXT
+);
+-- An idempotency key belongs to the partner that sent it: unique per (caller, key), never across partners. Without
+-- keys configured every caller is null, one scope.
+CREATE UNIQUE INDEX decisions_caller_idempotency_key
+  ON decisions (ifnull(caller, ''), idempotency_key) WHERE idempotency_key IS NOT NULL;
+-- One row, rewritten by a replica whose writes failed, to learn that the file takes writes again.
+CREATE TABLE write_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
+`;
 
 /**
- * `PRAGMA user_version` of the current layout. 0: the first layout, whose `idempotency_key` was unique across all
- * callers (one partner could read or block another's key); 1: unique per caller.
+ * `PRAGMA user_version` of this layout. 0: the first release's, one wide row per decision, whose idempotency key was
+ * unique across all partners (one partner could read or block another's key).
  */
 export const AUDIT_SCHEMA_VERSION = 1;
 
-/** One row, rewritten by a replica whose writes failed, to learn that the file takes writes again. */
-const WRITE_PROBE = `CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL)`;
-
-/** The columns of one row, in table order, as the writer inserts them. */
-export type RowValues = [
-  id: string,
-  applicationRef: string | null,
-  idempotencyKey: string | null,
-  inputHash: string | null,
-  inputJson: string,
-  featuresJson: string,
-  probability: number,
-  score: number,
-  outcome: string,
-  reasonsJson: string,
-  policyHitsJson: string,
+/** A batch row's values, in the order of BATCH_INSERT_SQL. */
+export type BatchValues = [
+  batchId: string,
+  caller: string | null,
+  receivedAt: string,
+  decidedAt: string,
+  latencyMs: number,
   modelVersion: string,
   modelSha256: string,
   policyVersion: string,
-  decidedAt: string,
-  receivedAt: string,
-  latencyMs: number,
-  caller: string | null,
+  descriptions: string,
+  body: string,
 ];
 
-export const INSERT_SQL = `
-  INSERT INTO decisions (id, application_ref, idempotency_key, input_hash, input_json, features_json, probability,
-    score, outcome, reasons_json, policy_hits_json, model_version, model_sha256, policy_version, decided_at,
-    received_at, latency_ms, caller)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+/** An index row's values, in the order of INDEX_INSERT_SQL. */
+export type IndexValues = [
+  id: string,
+  batchId: string,
+  bodyStart: number,
+  bodyLength: number,
+  caller: string | null,
+  outcome: string,
+  decidedAt: string,
+  applicationRef: string | null,
+  idempotencyKey: string | null,
+  inputHash: string | null,
+];
+
+export const BATCH_INSERT_SQL = `INSERT INTO decision_batches (batch_id, caller, received_at, decided_at, latency_ms,
+  model_version, model_sha256, policy_version, descriptions, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+export const INDEX_INSERT_SQL = `INSERT INTO decisions (id, batch_id, body_start, body_length, caller, outcome, decided_at,
+  application_ref, idempotency_key, input_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (ifnull(caller, ''), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`;
 
+/** One decision with what its batch says of it: its entry, cut from the batch's body by SQLite. */
+const DECISION_SELECT = `SELECT d.id, d.caller, d.outcome, d.decided_at, d.application_ref, d.input_hash,
+    substr(b.body, d.body_start + 1, d.body_length) AS entry, b.descriptions, b.model_version, b.policy_version
+  FROM decisions d JOIN decision_batches b ON b.batch_id = d.batch_id`;
+
+export const BY_ID_SQL = `${DECISION_SELECT} WHERE d.id = ?`;
+
 /** The decision a caller made earlier under an idempotency key (served by decisions_caller_idempotency_key). */
-export const BY_CALLER_KEY_SQL = `SELECT * FROM decisions WHERE ifnull(caller, '') = ifnull(?, '') AND idempotency_key = ?`;
+export const BY_CALLER_KEY_SQL = `${DECISION_SELECT} WHERE ifnull(d.caller, '') = ifnull(?, '') AND d.idempotency_key = ?`;
 
 /** A committed write of one tiny row: tells a replica whose writes failed that the file takes writes again. */
 export const PROBE_SQL = `INSERT INTO write_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`;
@@ -83,29 +106,49 @@ export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 
 export interface DecisionRow {
   id: string;
+  caller: string | null;
+  outcome: Decision['outcome'];
+  decided_at: string;
   application_ref: string | null;
   input_hash: string | null;
-  probability: number;
-  score: number;
-  outcome: Decision['outcome'];
-  reasons_json: string;
-  policy_hits_json: string;
+  entry: string;
+  descriptions: string;
   model_version: string;
   policy_version: string;
-  decided_at: string;
-  caller: string | null;
+}
+
+/**
+ * One decision's entry in a batch body: `i` the input as received, `p` probability, `s` score, `o` outcome, `r`
+ * reasons as [code, source, feature, impact, ruleId], `h` policy hits as [ruleId, effect], `m` the model version
+ * when it is not the batch's. Entries migrated from the first layout hold reasons and hits as objects, and `f`
+ * the feature values.
+ */
+export interface Entry {
+  i: unknown;
+  p: number;
+  s: number;
+  o: Decision['outcome'];
+  r: Array<[string, Reason['source'], string, number, string | null] | Reason>;
+  h: Array<[string, PolicyHitView['effect']] | PolicyHitView>;
+  m?: string;
 }
 
 export function decisionFromRow(row: DecisionRow): Decision {
+  const entry = JSON.parse(row.entry) as Entry;
+  const descriptions = JSON.parse(row.descriptions) as { r?: Record<string, string>; h?: Record<string, string> };
   return {
     id: row.id,
     applicationRef: row.application_ref,
     outcome: row.outcome,
-    probabilityOfDefault: row.probability,
-    score: row.score,
-    reasons: JSON.parse(row.reasons_json),
-    policyHits: JSON.parse(row.policy_hits_json),
-    modelVersion: row.model_version,
+    probabilityOfDefault: entry.p,
+    score: entry.s,
+    reasons: entry.r.map((r) =>
+      Array.isArray(r)
+        ? { code: r[0], description: descriptions.r?.[r[0]] ?? '', source: r[1], feature: r[2], impact: r[3], ruleId: r[4] }
+        : r,
+    ),
+    policyHits: entry.h.map((h) => (Array.isArray(h) ? { ruleId: h[0], effect: h[1], description: descriptions.h?.[h[0]] ?? '' } : h)),
+    modelVersion: entry.m ?? row.model_version,
     policyVersion: row.policy_version,
     decidedAt: new Date(row.decided_at),
   };
@@ -126,7 +169,8 @@ export function openAuditDatabase(file: string, sync: AuditSync, busyTimeoutMs =
 
 /**
  * Brings the file to AUDIT_SCHEMA_VERSION in one IMMEDIATE transaction (replicas starting together take turns; the
- * first migrates, the others find it done). Rows are copied, never dropped.
+ * first migrates, the others find it done). A first-layout file's rows become batches of one, their ids, keys and
+ * every stored value kept (the feature values too); nothing is dropped but the emptied old table.
  */
 function migrate(db: Database.Database): void {
   const version = () => db.pragma('user_version', { simple: true }) as number;
@@ -137,20 +181,26 @@ function migrate(db: Database.Database): void {
     if (current > AUDIT_SCHEMA_VERSION) {
       throw new Error(`the audit database has schema version ${current}; this release knows up to ${AUDIT_SCHEMA_VERSION}`);
     }
-    const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'decisions'").get() !== undefined;
-    if (exists) {
-      // SQLite cannot drop a column's UNIQUE constraint in place: rebuild the table with the same columns.
-      db.exec(`CREATE TABLE decisions_v1 (${COLUMNS});
-        INSERT INTO decisions_v1 SELECT id, application_ref, idempotency_key, input_hash, input_json, features_json,
-          probability, score, outcome, reasons_json, policy_hits_json, model_version, model_sha256, policy_version,
-          decided_at, received_at, latency_ms, caller FROM decisions;
-        DROP TABLE decisions;
-        ALTER TABLE decisions_v1 RENAME TO decisions;`);
-    } else {
-      db.exec(`CREATE TABLE decisions (${COLUMNS})`);
+    const first = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'decisions'").get() !== undefined;
+    if (first) db.exec('ALTER TABLE decisions RENAME TO decisions_first_layout');
+    db.exec(LAYOUT);
+    if (first) {
+      // %!.17g: every bit of the stored double, as JavaScript reads it back
+      db.exec(`
+        INSERT INTO decision_batches (batch_id, caller, received_at, decided_at, latency_ms, model_version, model_sha256,
+            policy_version, descriptions, body)
+          SELECT 'first-layout-' || id, caller, received_at, decided_at, latency_ms, model_version, model_sha256,
+            policy_version, '{}',
+            '{"i":' || input_json || ',"p":' || printf('%!.17g', probability) || ',"s":' || score || ',"o":"' || outcome ||
+            '","r":' || reasons_json || ',"h":' || policy_hits_json || ',"f":' || features_json || '}'
+          FROM decisions_first_layout;
+        INSERT INTO decisions (id, batch_id, body_start, body_length, caller, outcome, decided_at, application_ref,
+            idempotency_key, input_hash)
+          SELECT id, 'first-layout-' || id, 0, length(b.body), d.caller, d.outcome, d.decided_at, d.application_ref,
+            d.idempotency_key, d.input_hash
+          FROM decisions_first_layout d JOIN decision_batches b ON b.batch_id = 'first-layout-' || d.id;
+        DROP TABLE decisions_first_layout;`);
     }
-    db.exec(CALLER_KEY_INDEX);
-    db.exec(WRITE_PROBE);
     db.pragma(`user_version = ${AUDIT_SCHEMA_VERSION}`);
   }).immediate();
 }
