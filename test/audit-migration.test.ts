@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AuditStore, type AuditBatch } from '../src/decisions/audit/audit-store.js';
-import { AUDIT_SCHEMA_VERSION } from '../src/decisions/audit/database.js';
+import { AUDIT_SCHEMA_VERSION, decisionId } from '../src/decisions/audit/database.js';
 
 /** The decisions table as the first release created it. */
 const FIRST_LAYOUT = `
@@ -19,6 +19,8 @@ CREATE TABLE decisions (
   policy_version TEXT NOT NULL, decided_at TEXT NOT NULL, received_at TEXT NOT NULL, latency_ms REAL NOT NULL, caller TEXT
 );`;
 
+/** ids of the first layout were UUIDs */
+const OLD_ID = 'b3c1f0e2-7a4d-4e8b-9c61-5d2e8f9a0b47';
 const OLD_INPUT = JSON.stringify({ applicationRef: 'Zoë — ref-1', creditScore: 560 });
 const OLD_PROBABILITY = 0.30000000000000004;
 const OLD_REASON = { code: 'CREDIT_SCORE', description: 'Credit score — low', source: 'MODEL', feature: 'creditScore', impact: 0.0123, ruleId: null };
@@ -38,16 +40,16 @@ function oldDatabase(): string {
   db.exec(FIRST_LAYOUT);
   const insert = db.prepare(`INSERT INTO decisions VALUES (?, ?, ?, ?, ?, '{"creditScore":560}', ?, 600, 'DECLINE', ?, ?, 'm-1', 'sha', 'p-1',
     '2026-11-01T00:00:00.000Z', '2026-11-01T00:00:00.000Z', 2, ?)`);
-  insert.run('old-1', 'ref-1', 'order-1001', 'hash-1', OLD_INPUT, OLD_PROBABILITY, JSON.stringify([OLD_REASON]), JSON.stringify([OLD_HIT]), 'acme');
-  insert.run('old-2', 'ref-2', null, null, '{}', 0.3, '[]', '[]', 'globex');
+  insert.run(OLD_ID, 'ref-1', 'order-1001', 'hash-1', OLD_INPUT, OLD_PROBABILITY, JSON.stringify([OLD_REASON]), JSON.stringify([OLD_HIT]), 'acme');
+  insert.run('6f1c2a9e-0b7d-4c55-9e21-3a8d4f0c7b12', 'ref-2', null, null, '{}', 0.3, '[]', '[]', 'globex');
   db.close();
   return file;
 }
 
-function record(id: string, key: string, caller: string, inputHash = `hash-${id}`): AuditBatch {
+function record(batchId: string, key: string, caller: string, inputHash = `hash-${batchId}`): AuditBatch {
   const decision = {
-    id,
-    applicationRef: `ref-${id}`,
+    id: decisionId(batchId, 0),
+    applicationRef: `ref-${batchId}`,
     outcome: 'APPROVE' as const,
     probabilityOfDefault: 0.05,
     score: 780,
@@ -58,7 +60,7 @@ function record(id: string, key: string, caller: string, inputHash = `hash-${id}
     decidedAt: new Date(),
   };
   return {
-    batchId: `batch-${id}`,
+    batchId,
     caller,
     receivedAt: new Date(),
     decidedAt: decision.decidedAt,
@@ -74,10 +76,10 @@ describe('the audit database of the first layout', () => {
     const store = new AuditStore(file, 'normal');
     try {
       expect(store.count()).toBe(2);
-      expect(store.getDecision('old-1')).toEqual({
+      expect(store.getDecision(OLD_ID)).toEqual({
         caller: 'acme',
         decision: {
-          id: 'old-1',
+          id: OLD_ID,
           applicationRef: 'ref-1',
           outcome: 'DECLINE',
           probabilityOfDefault: OLD_PROBABILITY,
@@ -90,13 +92,15 @@ describe('the audit database of the first layout', () => {
         },
       });
       // every stored value kept: the input as received and the feature values too
-      expect(store.getRecord('old-1')).toMatchObject({ entry: { i: JSON.parse(OLD_INPUT), f: { creditScore: 560 } }, latency_ms: 2, model_sha256: 'sha' });
-      expect(store.findByKey('acme', 'order-1001')).toMatchObject({ inputHash: 'hash-1', decision: { id: 'old-1' } });
+      const stored = store.getRecord(OLD_ID)!;
+      expect(stored).toMatchObject({ latency_ms: 2, model_sha256: 'sha', idempotency_key: 'order-1001' });
+      expect(stored.entry).toEqual([JSON.parse(OLD_INPUT), OLD_PROBABILITY, 600, 'DECLINE', [OLD_REASON], [OLD_HIT], null, { creditScore: 560 }]);
+      expect(store.findByKey('acme', 'order-1001')).toMatchObject({ inputHash: 'hash-1', decision: { id: OLD_ID } });
       expect(store.findByKey('globex', 'order-1001')).toBeUndefined();
       // globex may now use the key acme used; acme's own key still replays its decision
       expect(await store.recordBatch(record('new-1', 'order-1001', 'globex'))).toEqual([{ kind: 'stored' }]);
       const again = await store.recordBatch(record('new-2', 'order-1001', 'acme', 'hash-1'));
-      expect(again).toEqual([expect.objectContaining({ kind: 'replayed', decision: expect.objectContaining({ id: 'old-1' }) })]);
+      expect(again).toEqual([expect.objectContaining({ kind: 'replayed', decision: expect.objectContaining({ id: OLD_ID }) })]);
       expect(store.count()).toBe(3);
     } finally {
       await store.close();

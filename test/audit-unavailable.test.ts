@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { decisionId, parseDecisionId } from '../src/decisions/audit/database.js';
 import { AuditStore, AuditUnavailableError, isUnavailableCode, type AuditBatch } from '../src/decisions/audit/audit-store.js';
 import { applications } from './helpers/applications.js';
 import { startServerProcess, type ServerProcess } from './helpers/process.js';
@@ -66,9 +67,9 @@ function mount(args: string[], dir: string): void {
 
 let recordSeq = 0;
 /** A batch of one decision, its id unique per process (a second record of it fails on the primary key). */
-function auditRecord(id = `unit-${process.pid}-${++recordSeq}`): AuditBatch & { decision: { id: string } } {
+function auditRecord(batchId = `unit-${process.pid}-${++recordSeq}`): AuditBatch & { decision: { id: string } } {
   const decision = {
-    id,
+    id: decisionId(batchId, 0),
     applicationRef: null,
     outcome: 'APPROVE' as const,
     probabilityOfDefault: 0.05,
@@ -80,7 +81,7 @@ function auditRecord(id = `unit-${process.pid}-${++recordSeq}`): AuditBatch & { 
     decidedAt: new Date(),
   };
   return {
-    batchId: `batch-${id}`,
+    batchId,
     caller: null,
     receivedAt: new Date(),
     decidedAt: decision.decidedAt,
@@ -220,8 +221,8 @@ async function expectAllRecorded(server: ServerProcess, file: string, ids: strin
   expect(missing).toEqual([]);
   const db = new Database(file, { readonly: true });
   try {
-    const has = db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM decisions WHERE id = ?');
-    expect(ids.filter((id) => has.get(id)!.n !== 1)).toEqual([]);
+    const has = db.prepare<[string, number], { n: number }>('SELECT count(*) AS n FROM decisions WHERE batch_id = ? AND position = ?');
+    expect(ids.filter((id) => has.get(...parseDecisionId(id))!.n !== 1)).toEqual([]);
   } finally {
     db.close();
   }

@@ -76,11 +76,11 @@ describe('audit trail', () => {
       model_version: made.modelVersion,
       model_sha256: app.state.model!.sha256,
       policy_version: 'policy-2026.1',
-      entry: { s: made.score, o: made.outcome, i: riskyApplication },
     });
-    const entry = record.entry as { p: number; r: unknown[][] };
-    expect(entry.p).toBe(made.probabilityOfDefault);
-    expect(entry.r.map((r) => r[0])).toEqual(made.reasons.map((r: { code: string }) => r.code));
+    const [storedInput, storedProbability, storedScore, storedOutcome, storedReasons] = record.entry as [unknown, number, number, string, unknown[][]];
+    expect(storedInput).toEqual(riskyApplication);
+    expect([storedProbability, storedScore, storedOutcome]).toEqual([made.probabilityOfDefault, made.score, made.outcome]);
+    expect(storedReasons.map((r) => r[0])).toEqual(made.reasons.map((r: { code: string }) => r.code));
     expect(record.latency_ms).toBeGreaterThan(0);
 
     const fetched = (await post(app, { query: GET_DECISION, variables: { id: made.id } })).json.data.decision;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { LoanApplication } from '../model/application.js';
 import type { ScoringLoader } from '../model/batcher.js';
 import type { AuditItem, AuditStore, RecordResult } from './audit/audit-store.js';
+import { decisionId } from './audit/database.js';
 import { decisionFrom, inputHash, type Decision, type DecisionPolicy, type DecisionResult } from './decision.js';
 import { applicationErrors, idempotencyKeyErrors, type FieldError } from './rules.js';
 
@@ -163,7 +164,7 @@ export class DecisionService {
       const result = scored[j];
       // an application the model could not score fails the request (masked): there is no decision to answer
       if (result instanceof Error) throw result;
-      decisions[j] = decisionFrom(batch[j], result, this.decisionPolicy, decidedAt, `${batchId}-${j.toString(36)}`);
+      decisions[j] = decisionFrom(batch[j], result, this.decisionPolicy, decidedAt, decisionId(batchId, j));
     }
     if (!this.audit) {
       for (let j = 0; j < indices.length; j++) results[indices[j]] = this.decided(decisions[j]);

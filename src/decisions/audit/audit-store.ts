@@ -12,7 +12,9 @@ import {
   openAuditDatabase,
   type AuditSync,
   type DecisionRow,
+  type Entry,
   type IndexValues,
+  parseDecisionId,
 } from './database.js';
 
 export type { AuditSync };
@@ -84,35 +86,34 @@ export type RecordResult =
   | { kind: 'replayed'; decision: Decision }
   | { kind: 'key-reused' };
 
-/** Outside printable ASCII: escaped in a body, so that its offsets count characters and bytes alike. */
-const NON_ASCII = /[^\x20-\x7e]/g;
-const asciiJson = (json: string) => (/[^\x20-\x7e]/.test(json) ? json.replace(NON_ASCII, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : json);
-
-/** A batch's rows: its body (entries back to back, each cut out again by its index row) and one index row each. */
+/** A batch's rows: its body (one JSON array, an entry per decision) and one index row per decision. */
 function batchRows(batch: AuditBatch): BatchRows {
   const first = batch.items[0];
   const modelVersion = first.decision.modelVersion;
   const reasonTexts: Record<string, string> = {};
   const hitTexts: Record<string, string> = {};
   const index: IndexValues[] = new Array(batch.items.length);
+  const entries: Entry[] = new Array(batch.items.length);
   const decidedAt = batch.decidedAt.toISOString();
-  let body = '';
   for (let n = 0; n < batch.items.length; n++) {
     const { decision: d, input, idempotencyKey, inputHash, modelSha256 } = batch.items[n];
-    let reasons = '';
-    for (const r of d.reasons) {
-      reasonTexts[r.code] = r.description;
-      reasons += `${reasons ? ',' : ''}[${JSON.stringify(r.code)},"${r.source}",${JSON.stringify(r.feature)},${r.impact},${r.ruleId === null ? 'null' : JSON.stringify(r.ruleId)}]`;
+    const reasons: Entry[4] = new Array(d.reasons.length);
+    for (let r = 0; r < d.reasons.length; r++) {
+      const reason = d.reasons[r];
+      reasonTexts[reason.code] = reason.description;
+      reasons[r] = [reason.code, reason.source, reason.feature, reason.impact, reason.ruleId];
     }
-    let hits = '';
-    for (const h of d.policyHits) {
-      hitTexts[h.ruleId] = h.description;
-      hits += `${hits ? ',' : ''}[${JSON.stringify(h.ruleId)},"${h.effect}"]`;
+    const hits: Entry[5] = new Array(d.policyHits.length);
+    for (let h = 0; h < d.policyHits.length; h++) {
+      const hit = d.policyHits[h];
+      hitTexts[hit.ruleId] = hit.description;
+      hits[h] = [hit.ruleId, hit.effect];
     }
-    const model = d.modelVersion === modelVersion && modelSha256 === first.modelSha256 ? '' : `,"m":${JSON.stringify(d.modelVersion)},"sha":"${modelSha256}"`;
-    const entry = asciiJson(`{"i":${JSON.stringify(input)},"p":${d.probabilityOfDefault},"s":${d.score},"o":"${d.outcome}","r":[${reasons}],"h":[${hits}]${model}}`);
-    index[n] = [d.id, batch.batchId, body.length, entry.length, batch.caller, d.outcome, decidedAt, d.applicationRef, idempotencyKey, inputHash];
-    body += entry;
+    const sameModel = d.modelVersion === modelVersion && modelSha256 === first.modelSha256;
+    entries[n] = sameModel
+      ? [input, d.probabilityOfDefault, d.score, d.outcome, reasons, hits]
+      : [input, d.probabilityOfDefault, d.score, d.outcome, reasons, hits, [d.modelVersion, modelSha256]];
+    index[n] = [batch.batchId, n, batch.caller, d.outcome, decidedAt, d.applicationRef, idempotencyKey, inputHash];
   }
   return {
     batch: [
@@ -125,7 +126,8 @@ function batchRows(batch: AuditBatch): BatchRows {
       first.modelSha256,
       batch.policyVersion,
       JSON.stringify({ r: reasonTexts, h: hitTexts }),
-      body,
+      // one native pass over the whole batch
+      JSON.stringify(entries),
     ],
     index,
   };
@@ -171,7 +173,7 @@ export class AuditStore {
   private probeTimer: NodeJS.Timeout | undefined;
   private probeSeq: number | undefined;
   private closing = false;
-  private readonly byId: Database.Statement<[string], DecisionRow>;
+  private readonly byId: Database.Statement<[string, number], DecisionRow>;
   private readonly byCallerKey: Database.Statement<[string | null, string], DecisionRow>;
   /** transactions committed so far (tests, metrics) */
   transactions = 0;
@@ -306,7 +308,7 @@ export class AuditStore {
 
   /** A decision and the partner key id it was made for (null: made without keys configured). */
   getDecision(id: string): { decision: Decision; caller: string | null } | undefined {
-    const row = this.read(() => this.byId.get(id));
+    const row = this.read(() => this.byId.get(...parseDecisionId(id)));
     return row && { decision: decisionFromRow(row), caller: row.caller };
   }
 
@@ -322,11 +324,11 @@ export class AuditStore {
     const row = this.db
       .prepare(
         `SELECT d.*, b.received_at, b.latency_ms, b.model_version, b.model_sha256, b.policy_version, b.descriptions,
-           substr(b.body, d.body_start + 1, d.body_length) AS entry
-         FROM decisions d JOIN decision_batches b ON b.batch_id = d.batch_id WHERE d.id = ?`,
+           json_extract(b.body, '$[' || d.position || ']') AS entry
+         FROM decisions d JOIN decision_batches b ON b.batch_id = d.batch_id WHERE d.batch_id = ? AND d.position = ?`,
       )
-      .get(id) as Record<string, unknown> | undefined;
-    return row && { ...row, entry: JSON.parse(row.entry as string) };
+      .get(...parseDecisionId(id)) as Record<string, unknown> | undefined;
+    return row && { id, ...row, entry: JSON.parse(row.entry as string) };
   }
 
   count(): number {

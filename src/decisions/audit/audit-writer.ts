@@ -2,7 +2,7 @@
  * The audit trail's writer thread. SQLite's inserts and fsyncs are synchronous: here they run beside the event loop
  * instead of blocking it. Each message holds the rows of one or more decided batches, written in one transaction;
  * the reply says, per decision, whether it was stored or whether its caller's idempotency key was already taken (and
- * by which decision: then its entry stays in the batch's body, unindexed, as computed but never answered). A failed
+ * by which decision: then its entry stays in the batch's body, unindexed: computed, never answered). A failed
  * transaction's reply carries SQLite's error code (SQLITE_FULL, SQLITE_BUSY, …) so the store can tell a file that
  * cannot be written from an unexpected failure. A probe is a one-row transaction that tells whether writes work again.
  */
@@ -48,7 +48,7 @@ const writeBatches = db.transaction((batches: BatchRows[]): RowOutcome[][] =>
     return index.map((row) => {
       if (insertIndex.run(...row).changes === 1) return STORED;
       // Another request of this caller (here or on another replica) committed this key first: its decision stands.
-      return { kind: 'key-taken', existing: byCallerKey.get(row[4], row[8]!)! };
+      return { kind: 'key-taken', existing: byCallerKey.get(row[2], row[6]!)! };
     });
   }),
 );

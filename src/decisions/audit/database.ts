@@ -8,9 +8,10 @@ export type AuditSync = 'full' | 'normal';
 /**
  * The audit trail is written a batch at a time: one `decision_batches` row per decided request holds what the lender
  * must be able to show for each of its decisions (the input as received, probability, score, outcome, reasons,
- * policy hits), compactly encoded one after another in `body`; one narrow `decisions` row per decision indexes it
- * (id → batch and the entry's place in the body, partner, outcome, time, reference, idempotency key), so reads by
- * id, by key, and (later) filtered history are served from indexes without decoding batches.
+ * policy hits), compactly encoded as one JSON array in `body`; one narrow `decisions` row per decision indexes it
+ * (batch and position, which are its id; partner, outcome, time, reference, idempotency key), so reads by id, by key
+ * and (later) filtered history are served from indexes, and SQLite's JSON functions cut one entry out of a batch.
+ * The index's key is (batch, position): a batch's rows go in side by side, one b-tree descent per batch.
  */
 const LAYOUT = `
 CREATE TABLE decision_batches (
@@ -24,21 +25,20 @@ CREATE TABLE decision_batches (
   policy_version TEXT NOT NULL,
   -- {"r":{reason code: description}, "h":{rule id: description}} for the entries of this batch
   descriptions   TEXT NOT NULL,
-  -- the entries, one JSON object per decision, back to back, ASCII only (so offsets count bytes and characters alike)
+  -- a JSON array, one entry per decision in position order (see Entry)
   body           TEXT NOT NULL
 );
 CREATE TABLE decisions (
-  id              TEXT PRIMARY KEY,
   batch_id        TEXT NOT NULL,
-  body_start      INTEGER NOT NULL,
-  body_length     INTEGER NOT NULL,
+  position        INTEGER NOT NULL,
   caller          TEXT,
   outcome         TEXT NOT NULL,
   decided_at      TEXT NOT NULL,
   application_ref TEXT,
   idempotency_key TEXT,
-  input_hash      TEXT
-);
+  input_hash      TEXT,
+  PRIMARY KEY (batch_id, position)
+) WITHOUT ROWID;
 -- An idempotency key belongs to the partner that sent it: unique per (caller, key), never across partners. Without
 -- keys configured every caller is null, one scope.
 CREATE UNIQUE INDEX decisions_caller_idempotency_key
@@ -69,10 +69,8 @@ export type BatchValues = [
 
 /** An index row's values, in the order of INDEX_INSERT_SQL. */
 export type IndexValues = [
-  id: string,
   batchId: string,
-  bodyStart: number,
-  bodyLength: number,
+  position: number,
   caller: string | null,
   outcome: string,
   decidedAt: string,
@@ -84,16 +82,32 @@ export type IndexValues = [
 export const BATCH_INSERT_SQL = `INSERT INTO decision_batches (batch_id, caller, received_at, decided_at, latency_ms,
   model_version, model_sha256, policy_version, descriptions, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
-export const INDEX_INSERT_SQL = `INSERT INTO decisions (id, batch_id, body_start, body_length, caller, outcome, decided_at,
-  application_ref, idempotency_key, input_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+export const INDEX_INSERT_SQL = `INSERT INTO decisions (batch_id, position, caller, outcome, decided_at, application_ref,
+  idempotency_key, input_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (ifnull(caller, ''), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`;
 
+/** A decision id: its batch's random id, a dot, and its position in the batch (base 36). */
+export function decisionId(batchId: string, position: number): string {
+  return `${batchId}.${position.toString(36)}`;
+}
+
+/** The first layout's decision ids (UUIDs): migrated, each is a batch of one under its own id. */
+const FIRST_LAYOUT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** [batch id, position] of a decision id; a first-layout id (a UUID, no dot) is its own batch of one. */
+export function parseDecisionId(id: string): [string, number] {
+  const dot = id.lastIndexOf('.');
+  if (dot < 0) return [id, 0];
+  const position = Number.parseInt(id.slice(dot + 1), 36);
+  return [id.slice(0, dot), Number.isSafeInteger(position) && id.slice(dot + 1) === position.toString(36) ? position : -1];
+}
+
 /** One decision with what its batch says of it: its entry, cut from the batch's body by SQLite. */
-const DECISION_SELECT = `SELECT d.id, d.caller, d.outcome, d.decided_at, d.application_ref, d.input_hash,
-    substr(b.body, d.body_start + 1, d.body_length) AS entry, b.descriptions, b.model_version, b.policy_version
+const DECISION_SELECT = `SELECT d.batch_id, d.position, d.caller, d.outcome, d.decided_at, d.application_ref, d.input_hash,
+    json_extract(b.body, '$[' || d.position || ']') AS entry, b.descriptions, b.model_version, b.policy_version
   FROM decisions d JOIN decision_batches b ON b.batch_id = d.batch_id`;
 
-export const BY_ID_SQL = `${DECISION_SELECT} WHERE d.id = ?`;
+export const BY_ID_SQL = `${DECISION_SELECT} WHERE d.batch_id = ? AND d.position = ?`;
 
 /** The decision a caller made earlier under an idempotency key (served by decisions_caller_idempotency_key). */
 export const BY_CALLER_KEY_SQL = `${DECISION_SELECT} WHERE ifnull(d.caller, '') = ifnull(?, '') AND d.idempotency_key = ?`;
@@ -105,7 +119,8 @@ export const PROBE_SQL = `INSERT INTO write_probe (id, at) VALUES (1, ?) ON CONF
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 
 export interface DecisionRow {
-  id: string;
+  batch_id: string;
+  position: number;
   caller: string | null;
   outcome: Decision['outcome'];
   decided_at: string;
@@ -118,37 +133,38 @@ export interface DecisionRow {
 }
 
 /**
- * One decision's entry in a batch body: `i` the input as received, `p` probability, `s` score, `o` outcome, `r`
- * reasons as [code, source, feature, impact, ruleId], `h` policy hits as [ruleId, effect], `m` the model version
- * when it is not the batch's. Entries migrated from the first layout hold reasons and hits as objects, and `f`
- * the feature values.
+ * One decision's entry in a batch body, an array: the input as received, probability, score, outcome, reasons as
+ * [code, source, feature, impact, ruleId], policy hits as [ruleId, effect], and the model version and sha256 when
+ * they are not the batch's. An entry migrated from the first layout holds reasons and hits as objects, then the
+ * feature values.
  */
-export interface Entry {
-  i: unknown;
-  p: number;
-  s: number;
-  o: Decision['outcome'];
-  r: Array<[string, Reason['source'], string, number, string | null] | Reason>;
-  h: Array<[string, PolicyHitView['effect']] | PolicyHitView>;
-  m?: string;
-}
+export type Entry = [
+  input: unknown,
+  probability: number,
+  score: number,
+  outcome: Decision['outcome'],
+  reasons: Array<[string, Reason['source'], string, number, string | null] | Reason>,
+  hits: Array<[string, PolicyHitView['effect']] | PolicyHitView>,
+  model?: [version: string, sha256: string] | null,
+  features?: Record<string, number>,
+];
 
 export function decisionFromRow(row: DecisionRow): Decision {
-  const entry = JSON.parse(row.entry) as Entry;
+  const [, probability, score, , reasons, hits, model] = JSON.parse(row.entry) as Entry;
   const descriptions = JSON.parse(row.descriptions) as { r?: Record<string, string>; h?: Record<string, string> };
   return {
-    id: row.id,
+    id: FIRST_LAYOUT_ID.test(row.batch_id) ? row.batch_id : decisionId(row.batch_id, row.position),
     applicationRef: row.application_ref,
     outcome: row.outcome,
-    probabilityOfDefault: entry.p,
-    score: entry.s,
-    reasons: entry.r.map((r) =>
+    probabilityOfDefault: probability,
+    score,
+    reasons: reasons.map((r) =>
       Array.isArray(r)
         ? { code: r[0], description: descriptions.r?.[r[0]] ?? '', source: r[1], feature: r[2], impact: r[3], ruleId: r[4] }
         : r,
     ),
-    policyHits: entry.h.map((h) => (Array.isArray(h) ? { ruleId: h[0], effect: h[1], description: descriptions.h?.[h[0]] ?? '' } : h)),
-    modelVersion: entry.m ?? row.model_version,
+    policyHits: hits.map((h) => (Array.isArray(h) ? { ruleId: h[0], effect: h[1], description: descriptions.h?.[h[0]] ?? '' } : h)),
+    modelVersion: model?.[0] ?? row.model_version,
     policyVersion: row.policy_version,
     decidedAt: new Date(row.decided_at),
   };
@@ -169,8 +185,8 @@ export function openAuditDatabase(file: string, sync: AuditSync, busyTimeoutMs =
 
 /**
  * Brings the file to AUDIT_SCHEMA_VERSION in one IMMEDIATE transaction (replicas starting together take turns; the
- * first migrates, the others find it done). A first-layout file's rows become batches of one, their ids, keys and
- * every stored value kept (the feature values too); nothing is dropped but the emptied old table.
+ * first migrates, the others find it done). A first-layout file's rows become batches of one under their own ids
+ * (UUIDs), keys and every stored value kept (the feature values too); nothing is dropped but the emptied old table.
  */
 function migrate(db: Database.Database): void {
   const version = () => db.pragma('user_version', { simple: true }) as number;
@@ -189,16 +205,12 @@ function migrate(db: Database.Database): void {
       db.exec(`
         INSERT INTO decision_batches (batch_id, caller, received_at, decided_at, latency_ms, model_version, model_sha256,
             policy_version, descriptions, body)
-          SELECT 'first-layout-' || id, caller, received_at, decided_at, latency_ms, model_version, model_sha256,
-            policy_version, '{}',
-            '{"i":' || input_json || ',"p":' || printf('%!.17g', probability) || ',"s":' || score || ',"o":"' || outcome ||
-            '","r":' || reasons_json || ',"h":' || policy_hits_json || ',"f":' || features_json || '}'
+          SELECT id, caller, received_at, decided_at, latency_ms, model_version, model_sha256, policy_version, '{}',
+            '[[' || input_json || ',' || printf('%!.17g', probability) || ',' || score || ',"' || outcome || '",' ||
+            reasons_json || ',' || policy_hits_json || ',null,' || features_json || ']]'
           FROM decisions_first_layout;
-        INSERT INTO decisions (id, batch_id, body_start, body_length, caller, outcome, decided_at, application_ref,
-            idempotency_key, input_hash)
-          SELECT id, 'first-layout-' || id, 0, length(b.body), d.caller, d.outcome, d.decided_at, d.application_ref,
-            d.idempotency_key, d.input_hash
-          FROM decisions_first_layout d JOIN decision_batches b ON b.batch_id = 'first-layout-' || d.id;
+        INSERT INTO decisions (batch_id, position, caller, outcome, decided_at, application_ref, idempotency_key, input_hash)
+          SELECT id, 0, caller, outcome, decided_at, application_ref, idempotency_key, input_hash FROM decisions_first_layout;
         DROP TABLE decisions_first_layout;`);
     }
     db.pragma(`user_version = ${AUDIT_SCHEMA_VERSION}`);
