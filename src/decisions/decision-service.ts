@@ -95,7 +95,7 @@ export class DecisionService {
       idempotencyKey: key,
       inputHash: hash,
       input: application,
-      features: scored.impacts,
+      features: scored.features,
       modelSha256: scored.model.sha256,
       receivedAt,
       latencyMs: performance.now() - started,
