@@ -36,7 +36,7 @@ describe('scoreApplication', () => {
     expect(modelReasons.length).toBeGreaterThan(0);
     const impacts = modelReasons.map((r: { impact: number }) => r.impact);
     expect(impacts).toEqual([...impacts].sort((a, b) => b - a));
-    const served = new Set(app.state.model!.manifest.features.map((f) => f.name));
+    const served = new Set(app.state.model!.explainedFields);
     for (const reason of modelReasons) {
       expect(served.has(reason.feature)).toBe(true);
       expect(reason.impact).toBeGreaterThan(0);

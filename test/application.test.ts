@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { HOME_OWNERSHIPS, LOAN_PURPOSES } from '../src/model/application.js';
 import { applicationErrors, idempotencyKeyErrors, NUMBER_RULES } from '../src/decisions/rules.js';
 import { encode, FEATURE_CATALOGUE, resolveFeatures } from '../src/model/features.js';
 import { goodApplication } from './helpers/applications.js';
@@ -44,7 +45,17 @@ describe('feature catalogue', () => {
     expect(names).toContain('homeOwnership=RENT');
     expect(names).toContain('loanPurpose=AUTO');
     expect(names.filter((n) => n.startsWith('loanPurpose='))).toHaveLength(8);
-    expect(new Set(FEATURE_CATALOGUE.map((f) => f.reasonCode)).size).toBe(FEATURE_CATALOGUE.length);
+  });
+
+  it('groups the one-hot columns of a field by the <field>=<CATEGORY> convention, one column per category', () => {
+    for (const f of FEATURE_CATALOGUE) {
+      const [field, category] = f.name.split('=');
+      expect(f.field).toBe(field);
+      expect(f.category).toBe(category);
+    }
+    expect(new Set(FEATURE_CATALOGUE.map((f) => f.field)).size).toBe(13);
+    expect(FEATURE_CATALOGUE.filter((f) => f.field === 'homeOwnership').map((f) => f.category)).toEqual([...HOME_OWNERSHIPS]);
+    expect(FEATURE_CATALOGUE.filter((f) => f.field === 'loanPurpose').map((f) => f.category)).toEqual([...LOAN_PURPOSES]);
   });
 
   it('encodes row-major in the requested order', () => {

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { outcomeFor, scoreFor, topRiskFactors } from '../src/decisions/outcome.js';
+import { FEATURE_CATALOGUE } from '../src/model/features.js';
+
+/** every explained field of the catalogue (13) */
+const FIELDS = [...new Set(FEATURE_CATALOGUE.map((f) => f.field))];
 
 describe('outcomeFor', () => {
   const thresholds = { approve: 0.1, decline: 0.3 };
@@ -30,31 +34,33 @@ describe('scoreFor', () => {
 });
 
 describe('topRiskFactors', () => {
-  it('keeps only risk-raising features, largest first, at most four', () => {
-    const impacts = [
-      { feature: 'a', value: 0, impact: 0.01 },
-      { feature: 'b', value: 0, impact: -0.2 },
-      { feature: 'c', value: 0, impact: 0.3 },
-      { feature: 'd', value: 0, impact: 0.05 },
-      { feature: 'e', value: 0, impact: 0.02 },
-      { feature: 'f', value: 0, impact: 0.04 },
-      { feature: 'g', value: 0, impact: 0 },
-    ];
-    expect(topRiskFactors(impacts).map((f) => f.feature)).toEqual(['c', 'd', 'f', 'e']);
+  it('keeps only risk-raising fields, largest first, at most four', () => {
+    const impacts = (
+      [
+        ['annualIncome', 0.01],
+        ['monthlyDebt', -0.2],
+        ['creditScore', 0.3],
+        ['debtToIncome', 0.05],
+        ['homeOwnership', 0.02],
+        ['loanPurpose', 0.04],
+        ['loanAmount', 0],
+      ] as const
+    ).map(([field, impact]) => ({ field, category: undefined, impact }));
+    expect(topRiskFactors(impacts).map((f) => f.field)).toEqual(['creditScore', 'debtToIncome', 'loanPurpose', 'homeOwnership']);
   });
 
-  it('agrees with a full sort on many random impact lists, ties broken by feature name', () => {
+  it('agrees with a full sort on many random impact lists, ties broken by field name', () => {
     let seed = 7;
     const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
     for (let trial = 0; trial < 500; trial++) {
-      const impacts = Array.from({ length: 23 }, (_, i) => ({
-        feature: `f${(i * 7) % 23}`,
-        value: 0,
+      const impacts = Array.from({ length: FIELDS.length }, (_, i) => ({
+        field: FIELDS[(i * 7) % FIELDS.length],
+        category: undefined,
         impact: Math.round((random() - 0.4) * 20) / 100,
       }));
       const expected = impacts
         .filter((i) => i.impact > 0)
-        .sort((a, b) => b.impact - a.impact || (a.feature < b.feature ? -1 : 1))
+        .sort((a, b) => b.impact - a.impact || (a.field < b.field ? -1 : 1))
         .slice(0, 4);
       expect(topRiskFactors(impacts)).toEqual(expected);
     }

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HOME_OWNERSHIPS, LOAN_PURPOSES } from '../src/model/application.js';
 import { applications, goodApplication, riskyApplication } from './helpers/applications.js';
 import { DECISION_FIELDS, DECISION_SELECTION, post, SCORE_MANY, startTestApp, type TestApp } from './helpers/app.js';
 
@@ -45,22 +46,32 @@ describe('policy in decisions', () => {
     expect(json.data.scoreApplication.probabilityOfDefault).toBeLessThan(app.state.model!.manifest.thresholds.decline);
   });
 
-  it('gives every non-approved decision 1 to 4 reasons, citing only rules hit and features scored', async () => {
-    const served = new Set(app.state.model!.manifest.features.map((f) => f.name));
-    const { json } = await post(app, { query: SCORE_MANY, variables: { inputs: [...applications(150), riskyApplication] } });
+  it('gives every non-approved decision 1 to 4 reasons, citing only rules hit, fields scored and the applicant’s categories', async () => {
+    const served = new Set<string>(app.state.model!.explainedFields);
+    const inputs = [...applications(150), riskyApplication].map((a, i) => ({
+      ...a,
+      homeOwnership: HOME_OWNERSHIPS[i % HOME_OWNERSHIPS.length],
+      loanPurpose: LOAN_PURPOSES[(i * 3) % LOAN_PURPOSES.length],
+    }));
+    const { json } = await post(app, { query: SCORE_MANY, variables: { inputs } });
     let checked = 0;
-    for (const decision of json.data.scoreApplications) {
-      if (decision.outcome === 'APPROVE') continue;
+    let categorical = 0;
+    json.data.scoreApplications.forEach((decision: { outcome: string; reasons: { source: string; feature: string; code: string; ruleId: string | null }[]; policyHits: { ruleId: string }[] }, i: number) => {
+      if (decision.outcome === 'APPROVE') return;
       checked++;
       expect(decision.reasons.length).toBeGreaterThanOrEqual(1);
       expect(decision.reasons.length).toBeLessThanOrEqual(4);
-      const hitIds = decision.policyHits.map((h: { ruleId: string }) => h.ruleId);
+      const hitIds = decision.policyHits.map((h) => h.ruleId);
       for (const reason of decision.reasons) {
         if (reason.source === 'POLICY') expect(hitIds).toContain(reason.ruleId);
         else expect(served.has(reason.feature)).toBe(true);
+        if (reason.feature === 'homeOwnership') expect(reason.code).toBe(`HOME_OWNERSHIP_${inputs[i].homeOwnership}`);
+        if (reason.feature === 'loanPurpose') expect(reason.code).toBe(`LOAN_PURPOSE_${inputs[i].loanPurpose}`);
+        if (/^(HOME_OWNERSHIP|LOAN_PURPOSE)_/.test(reason.code)) categorical++;
       }
-    }
+    });
     expect(checked).toBeGreaterThan(10);
+    expect(categorical).toBeGreaterThan(0);
   });
 });
 

@@ -1,9 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { LoanApplication } from '../src/model/application.js';
+import { HOME_OWNERSHIPS, LOAN_PURPOSES, type LoanApplication } from '../src/model/application.js';
+import { FEATURE_CATALOGUE } from '../src/model/features.js';
 import { estimatedInstalment, evaluatePolicy, loadPolicy, strictestOutcome } from '../src/decisions/policy.js';
+import { MODEL_REASON_CODES, modelReasonCode } from '../src/decisions/reason-codes.js';
 import { goodApplication } from './helpers/applications.js';
 
 const { policy, reasonCodes } = loadPolicy('policy/policy.json', 'policy/reason-codes.json');
@@ -68,5 +70,31 @@ describe('loadPolicy', () => {
       rules: [{ id: 'A', description: 'd', when: { variable: 'creditScore', op: '<', value: 400 }, effect: 'REFER', reasonCode: 'NOT_IN_TABLE' }],
     });
     expect(() => loadPolicy(file, 'policy/reason-codes.json')).toThrow(/NOT_IN_TABLE/);
+  });
+
+  it('refuses a reason-code table without a code for every category a reason can cite', () => {
+    const table = JSON.parse(readFileSync('policy/reason-codes.json', 'utf8')) as { codes: Record<string, string> };
+    delete table.codes.LOAN_PURPOSE_EDUCATION;
+    expect(() => loadPolicy('policy/policy.json', write('no-education.json', table))).toThrow(/no-education\.json: .*LOAN_PURPOSE_EDUCATION/);
+  });
+});
+
+describe('model reason codes (the decision vocabulary)', () => {
+  it('gives one code per numeric or derived field and one per category of a categorical field, each in the table', () => {
+    expect(MODEL_REASON_CODES).toHaveLength(11 + HOME_OWNERSHIPS.length + LOAN_PURPOSES.length);
+    expect(new Set(MODEL_REASON_CODES).size).toBe(MODEL_REASON_CODES.length);
+    for (const code of MODEL_REASON_CODES) expect(reasonCodes.codes[code], code).toBeTruthy();
+  });
+
+  it('names the applicant’s own category, and every explained field of the catalogue has a code', () => {
+    expect(modelReasonCode('homeOwnership', 'RENT')).toBe('HOME_OWNERSHIP_RENT');
+    expect(reasonCodes.codes[modelReasonCode('homeOwnership', 'RENT')]).toBe('Housing status: renting');
+    expect(modelReasonCode('loanPurpose', 'BUSINESS')).toBe('LOAN_PURPOSE_BUSINESS');
+    expect(modelReasonCode('debtToIncome', undefined)).toBe('DEBT_TO_INCOME');
+    expect(() => modelReasonCode('homeOwnership', undefined)).toThrow(/needs the applicant's category/);
+    for (const f of FEATURE_CATALOGUE) {
+      const code = modelReasonCode(f.field, f.category);
+      expect(MODEL_REASON_CODES).toContain(code);
+    }
   });
 });

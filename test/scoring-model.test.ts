@@ -81,9 +81,11 @@ describe('encoding', () => {
         expect(model.features.map((f) => f.name)).toEqual(spec.features.map((f) => f.name));
         const [scored] = await model.score([riskyApplication]);
         expect(scored.probabilityOfDefault).toBeCloseTo(expected, 6);
-        expect(scored.impacts.map((i) => i.feature)).toEqual(spec.features.map((f) => f.name));
+        expect(scored.features.map((i) => i.feature)).toEqual(spec.features.map((f) => f.name));
         const expectedValues = spec === LINEAR_SPEC ? RISKY_ROW : order.map((j) => RISKY_ROW[j]);
-        scored.impacts.forEach((impact, j) => expect(impact.value).toBeCloseTo(expectedValues[j], 9));
+        scored.features.forEach((column, j) => expect(column.value).toBeCloseTo(expectedValues[j], 9));
+        // one explanation per field, in the order of the fields' first columns
+        expect(scored.impacts.map((i) => i.field)).toEqual(spec.features.map((f) => f.name.split('=')[0]));
       });
     }
   });

@@ -3,6 +3,7 @@ import type { LoanApplication } from '../model/application.js';
 import type { FieldError } from './rules.js';
 import { MAX_REASONS, outcomeFor, scoreFor, topRiskFactors, type DecisionOutcome, type Thresholds } from './outcome.js';
 import { FEATURES_BY_NAME } from '../model/features.js';
+import { modelReasonCode } from './reason-codes.js';
 import {
   evaluatePolicy,
   hitsBySeverity,
@@ -19,9 +20,12 @@ export interface Reason {
   code: string;
   description: string;
   source: ReasonSource;
-  /** the model feature (MODEL) or the variable the rule tested (POLICY) */
+  /** the application field or derived feature (MODEL), or the variable the rule tested (POLICY) */
   feature: string;
-  /** how much the feature raised the probability of default; for a rule, the model's impact of its variable, or 0 */
+  /**
+   * how much the field raised the probability of default; for a rule, the model's impact of the field behind its
+   * variable, or 0
+   */
   impact: number;
   ruleId: string | null;
 }
@@ -74,8 +78,9 @@ export interface DecisionPolicy {
 }
 
 /**
- * Ranked adverse-action reasons: the rules hit, strictest first, then the features that raised the risk most. Only
- * rules actually hit and features the served model actually scored can appear.
+ * Ranked adverse-action reasons: the rules hit, strictest first, then the fields that raised the risk most. Only
+ * rules actually hit and fields the served model actually scored can appear, and a categorical field is cited by the
+ * applicant's own category.
  */
 function reasonsFor(
   scored: ScoredApplication,
@@ -88,28 +93,34 @@ function reasonsFor(
     description: reasonCodes.codes[hit.reasonCode],
     source: 'POLICY',
     feature: hit.variable,
-    impact: scored.impacts.find((i) => i.feature === hit.variable)?.impact ?? 0,
+    impact: impactOf(scored, hit.variable),
     ruleId: hit.ruleId,
   }));
   let factors = topRiskFactors(scored.impacts, MAX_REASONS);
-  // A referral or decline must always be explained: when no single feature pushes the risk above its reference
+  // A referral or decline must always be explained: when no single field pushes the risk above its reference
   // level, the one that pushes it most (however little) is still the best answer.
   if (factors.length === 0 && reasons.length === 0 && outcome !== 'APPROVE' && scored.impacts.length > 0) {
     factors = [scored.impacts.reduce((a, b) => (b.impact > a.impact ? b : a))];
   }
   for (const factor of factors) {
-    const code = FEATURES_BY_NAME.get(factor.feature)!.reasonCode;
+    const code = modelReasonCode(factor.field, factor.category);
     if (reasons.some((r) => r.code === code)) continue;
     reasons.push({
       code,
       description: reasonCodes.codes[code],
       source: 'MODEL',
-      feature: factor.feature,
+      feature: factor.field,
       impact: factor.impact,
       ruleId: null,
     });
   }
   return reasons.slice(0, MAX_REASONS);
+}
+
+/** The model's impact of the field a policy variable is computed from; 0 for a variable the model does not score. */
+function impactOf(scored: ScoredApplication, variable: string): number {
+  const field = FEATURES_BY_NAME.get(variable)?.field;
+  return field === undefined ? 0 : (scored.impacts.find((i) => i.field === field)?.impact ?? 0);
 }
 
 export function decisionFrom(

@@ -1,4 +1,4 @@
-import type { FeatureImpact } from '../model/scoring-model.js';
+import type { FieldImpact } from '../model/scoring-model.js';
 
 export type DecisionOutcome = 'APPROVE' | 'REFER' | 'DECLINE';
 
@@ -30,12 +30,12 @@ export function scoreFor(probabilityOfDefault: number): number {
 }
 
 /**
- * The features that raised the risk most, largest first. A feature that lowered or did not change the risk is
- * never a reason.
+ * The fields that raised the risk most, largest first. A field that lowered or did not change the risk is never a
+ * reason.
  */
-export function topRiskFactors(impacts: readonly FeatureImpact[], limit = MAX_REASONS): FeatureImpact[] {
-  // A partial insertion sort: this runs for every decision, over every feature, and only the top few are kept.
-  const top: FeatureImpact[] = [];
+export function topRiskFactors(impacts: readonly FieldImpact[], limit = MAX_REASONS): FieldImpact[] {
+  // A partial insertion sort: this runs for every decision, over every field, and only the top few are kept.
+  const top: FieldImpact[] = [];
   for (const candidate of impacts) {
     if (!(candidate.impact > 0)) continue;
     let at = top.length;
@@ -48,6 +48,6 @@ export function topRiskFactors(impacts: readonly FeatureImpact[], limit = MAX_RE
   return top;
 }
 
-function ranksBefore(a: FeatureImpact, b: FeatureImpact): boolean {
-  return a.impact > b.impact || (a.impact === b.impact && a.feature < b.feature);
+function ranksBefore(a: FieldImpact, b: FieldImpact): boolean {
+  return a.impact > b.impact || (a.impact === b.impact && a.field < b.field);
 }

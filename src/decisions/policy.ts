@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { LoanApplication } from '../model/application.js';
 import type { DecisionOutcome } from './outcome.js';
 import { FEATURE_CATALOGUE, FEATURES_BY_NAME } from '../model/features.js';
+import { MODEL_REASON_CODES } from './reason-codes.js';
 
 export const POLICY_EFFECTS = ['DECLINE', 'REFER'] as const;
 export type PolicyEffect = (typeof POLICY_EFFECTS)[number];
@@ -89,13 +90,13 @@ function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, file: string): T 
 }
 
 /**
- * The policy and its reason-code table, loaded together so that every code a rule or a catalogue feature can give is
- * known to have a description.
+ * The policy and its reason-code table, loaded together so that every code a rule or a model reason can give is known
+ * to have a description.
  */
 export function loadPolicy(policyFile: string, reasonCodesFile: string): { policy: Policy; reasonCodes: ReasonCodes } {
   const policy = parseOrThrow(policySchema, readJson(policyFile, 'policy'), policyFile);
   const reasonCodes = parseOrThrow(reasonCodesSchema, readJson(reasonCodesFile, 'reason-code table'), reasonCodesFile);
-  const needed = [...FEATURE_CATALOGUE.map((f) => f.reasonCode), ...policy.rules.map((r) => r.reasonCode)];
+  const needed = [...MODEL_REASON_CODES, ...policy.rules.map((r) => r.reasonCode)];
   const missing = needed.filter((code) => !(code in reasonCodes.codes));
   if (missing.length > 0) throw new Error(`${reasonCodesFile}: no description for reason code(s) ${missing.join(', ')}`);
   return { policy, reasonCodes };

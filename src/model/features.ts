@@ -1,23 +1,43 @@
-import { HOME_OWNERSHIPS, LOAN_PURPOSES, NUMERIC_FIELDS, type LoanApplication } from './application.js';
+import { HOME_OWNERSHIPS, LOAN_PURPOSES, NUMERIC_FIELDS, type LoanApplication, type NumericField } from './application.js';
+
+/** The application fields a model sees one-hot encoded, one column per category (`<field>=<CATEGORY>`). */
+export const CATEGORICAL_FIELDS = {
+  homeOwnership: HOME_OWNERSHIPS,
+  loanPurpose: LOAN_PURPOSES,
+} as const satisfies Partial<Record<keyof LoanApplication, readonly string[]>>;
+export type CategoricalField = keyof typeof CATEGORICAL_FIELDS;
+
+/** Features computed from several fields, explained on their own (the fields they combine keep their own). */
+export const DERIVED_FEATURES = ['debtToIncome', 'loanToIncome'] as const;
+export type DerivedFeature = (typeof DERIVED_FEATURES)[number];
+
+/**
+ * What one explanation covers: a numeric application field, a derived feature, or a categorical field as a whole
+ * (all of its one-hot columns at once).
+ */
+export type ExplainedField = NumericField | DerivedFeature | CategoricalField;
 
 export interface CatalogueFeature {
+  /** the model input column, as named in model.json */
   name: string;
-  /** stable adverse-action reason code for this feature */
-  reasonCode: string;
+  /** what this column is explained as part of; the one-hot columns of a categorical field share it */
+  field: ExplainedField;
+  /** for a one-hot column, the category it indicates */
+  category?: string;
   description: string;
   compute: (application: LoanApplication) => number;
 }
 
-const NUMERIC_DESCRIPTIONS: Record<(typeof NUMERIC_FIELDS)[number], [code: string, description: string]> = {
-  annualIncome: ['INCOME', 'Annual income'],
-  monthlyDebt: ['MONTHLY_DEBT', 'Existing monthly debt payments'],
-  loanAmount: ['LOAN_AMOUNT', 'Requested loan amount'],
-  loanTermMonths: ['LOAN_TERM', 'Loan term in months'],
-  creditScore: ['CREDIT_SCORE', 'Credit bureau score'],
-  employmentYears: ['EMPLOYMENT_LENGTH', 'Length of employment'],
-  openCreditLines: ['OPEN_CREDIT_LINES', 'Number of open credit lines'],
-  delinquencies2y: ['DELINQUENCIES', 'Delinquencies in the last two years'],
-  revolvingUtilization: ['REVOLVING_UTILIZATION', 'Share of revolving credit in use'],
+const NUMERIC_DESCRIPTIONS: Record<NumericField, string> = {
+  annualIncome: 'Annual income',
+  monthlyDebt: 'Existing monthly debt payments',
+  loanAmount: 'Requested loan amount',
+  loanTermMonths: 'Loan term in months',
+  creditScore: 'Credit bureau score',
+  employmentYears: 'Length of employment',
+  openCreditLines: 'Number of open credit lines',
+  delinquencies2y: 'Delinquencies in the last two years',
+  revolvingUtilization: 'Share of revolving credit in use',
 };
 
 const ENUM_LABELS: Record<string, string> = {
@@ -41,31 +61,33 @@ const ENUM_LABELS: Record<string, string> = {
 export const FEATURE_CATALOGUE: readonly CatalogueFeature[] = [
   ...NUMERIC_FIELDS.map((field) => ({
     name: field,
-    reasonCode: NUMERIC_DESCRIPTIONS[field][0],
-    description: NUMERIC_DESCRIPTIONS[field][1],
+    field,
+    description: NUMERIC_DESCRIPTIONS[field],
     compute: (a: LoanApplication) => a[field],
   })),
   {
     name: 'debtToIncome',
-    reasonCode: 'DEBT_TO_INCOME',
+    field: 'debtToIncome',
     description: 'Existing debt payments relative to income (monthlyDebt × 12 / annualIncome)',
     compute: (a) => (a.monthlyDebt * 12) / a.annualIncome,
   },
   {
     name: 'loanToIncome',
-    reasonCode: 'LOAN_TO_INCOME',
+    field: 'loanToIncome',
     description: 'Loan amount relative to income (loanAmount / annualIncome)',
     compute: (a) => a.loanAmount / a.annualIncome,
   },
   ...HOME_OWNERSHIPS.map((value) => ({
     name: `homeOwnership=${value}`,
-    reasonCode: `HOME_OWNERSHIP_${value}`,
+    field: 'homeOwnership' as const,
+    category: value,
     description: `Home ownership: ${ENUM_LABELS[value]}`,
     compute: (a: LoanApplication) => (a.homeOwnership === value ? 1 : 0),
   })),
   ...LOAN_PURPOSES.map((value) => ({
     name: `loanPurpose=${value}`,
-    reasonCode: `LOAN_PURPOSE_${value}`,
+    field: 'loanPurpose' as const,
+    category: value,
     description: `Loan purpose: ${ENUM_LABELS[value]}`,
     compute: (a: LoanApplication) => (a.loanPurpose === value ? 1 : 0),
   })),
@@ -74,6 +96,15 @@ export const FEATURE_CATALOGUE: readonly CatalogueFeature[] = [
 export const FEATURES_BY_NAME: ReadonlyMap<string, CatalogueFeature> = new Map(
   FEATURE_CATALOGUE.map((f) => [f.name, f]),
 );
+
+/** The category of a categorical field this application is in. */
+export function categoryOf(application: LoanApplication, field: CategoricalField): string {
+  return application[field];
+}
+
+export function isCategoricalField(field: string): field is CategoricalField {
+  return Object.hasOwn(CATEGORICAL_FIELDS, field);
+}
 
 /** Resolves feature names against the catalogue; throws naming every unknown one. */
 export function resolveFeatures(names: readonly string[]): CatalogueFeature[] {

@@ -3,7 +3,15 @@ import { readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { LoanApplication } from './application.js';
-import { FEATURES_BY_NAME, resolveFeatures, type CatalogueFeature } from './features.js';
+import {
+  categoryOf,
+  FEATURES_BY_NAME,
+  isCategoricalField,
+  resolveFeatures,
+  type CatalogueFeature,
+  type CategoricalField,
+  type ExplainedField,
+} from './features.js';
 import { manifestSchema, type Manifest } from './manifest.js';
 
 export interface ScoringModelOptions {
@@ -18,23 +26,52 @@ export interface ScoringModelOptions {
   confineTo?: string;
 }
 
-/**
- * How much one feature moved this application's risk. `impact` = P(default | x) − P(default | x with this feature
- * set to its manifest `reference`); > 0 means the feature raised the risk.
- */
-export interface FeatureImpact {
+/** One model input column's value for an application (as computed, before the float32 conversion). */
+export interface FeatureValue {
   feature: string;
-  /** the feature's value for this application (as computed, before the float32 conversion) */
   value: number;
+}
+
+/**
+ * How much one application field moved this application's risk. `impact` = P(default | x) − P(default | x with every
+ * column of this field set to its manifest `reference`); > 0 means the field raised the risk. A categorical field is
+ * explained as a whole, all its one-hot columns at once, and names only the category the applicant is in.
+ */
+export interface FieldImpact {
+  field: ExplainedField;
+  /** the applicant's own category, for a categorical field; undefined otherwise */
+  category: string | undefined;
   impact: number;
 }
 
 export interface ScoredApplication {
   probabilityOfDefault: number;
-  /** one per model feature, in manifest order */
-  impacts: FeatureImpact[];
+  /** one per model input column, in manifest order */
+  features: FeatureValue[];
+  /** one per explained field, in `model.explainedFields` order */
+  impacts: FieldImpact[];
   /** the model that scored it (a hot swap may have replaced the current one since) */
   model: ScoringModel;
+}
+
+/** The columns one counterfactual row resets together. */
+interface FieldGroup {
+  field: ExplainedField;
+  /** the field again when it is categorical (the result then names the applicant's category) */
+  categorical: CategoricalField | undefined;
+  /** indices into the model's columns */
+  columns: readonly number[];
+}
+
+/** Groups columns by catalogue field, in the order each field first appears among the model's columns. */
+function groupByField(features: readonly CatalogueFeature[]): FieldGroup[] {
+  const groups = new Map<ExplainedField, number[]>();
+  features.forEach((f, j) => {
+    const columns = groups.get(f.field);
+    if (columns === undefined) groups.set(f.field, [j]);
+    else columns.push(j);
+  });
+  return [...groups].map(([field, columns]) => ({ field, categorical: isCategoricalField(field) ? field : undefined, columns }));
 }
 
 /** A model directory that cannot be served. The message names the file and the problem in one sentence. */
@@ -110,6 +147,8 @@ export class ScoringModel {
   readonly sha256: string;
   /** the model's features in manifest order (description overridden by the manifest's when it gives one) */
   readonly features: readonly CatalogueFeature[];
+  /** what `score` explains, one counterfactual row each: the fields behind the features, in first-column order */
+  readonly explainedFields: readonly ExplainedField[];
   readonly intraOpNumThreads: number;
   readonly onnxruntimeVersion: string;
 
@@ -120,6 +159,7 @@ export class ScoringModel {
   readonly #approval: boolean;
   /** the manifest references, float32, in manifest order */
   readonly #references: Float32Array;
+  readonly #groups: readonly FieldGroup[];
   #runCount = 0;
   readonly #inflight = new Set<Promise<unknown>>();
   #releasing: Promise<void> | undefined;
@@ -136,6 +176,8 @@ export class ScoringModel {
     this.manifest = manifest;
     this.sha256 = sha256;
     this.features = features;
+    this.#groups = groupByField(features);
+    this.explainedFields = this.#groups.map((g) => g.field);
     this.intraOpNumThreads = intraOpNumThreads;
     this.onnxruntimeVersion = ort.env.versions.node ?? ort.env.versions.common;
     this.#session = session;
@@ -240,8 +282,9 @@ export class ScoringModel {
 
   /**
    * Scores validated applications AND their counterfactual explanation rows in exactly one `session.run`: the input
-   * holds, per application, its own row followed by F rows each with one feature set to its manifest reference.
-   * Resolves to one result per application, in order. If some applications fail (non-finite encoding, NaN
+   * holds, per application, its own row followed by one row per explained field, in which every column of that field
+   * (a numeric field's one column, or all the one-hot columns of a categorical field at once) is set to its manifest
+   * reference. Resolves to one result per application, in order. If some applications fail (non-finite encoding, NaN
    * probability) it rejects with a `PartialScoringError` carrying the per-application results; a session failure
    * rejects with that error.
    */
@@ -249,18 +292,19 @@ export class ScoringModel {
     const n = applications.length;
     if (n === 0) return [];
     const features = this.features;
+    const groups = this.#groups;
     const width = features.length;
-    const rowsPer = width + 1;
+    const rowsPer = groups.length + 1;
     const block = rowsPer * width;
     const references = this.#references;
     const matrix = new Float32Array(n * block);
-    const impacts: FeatureImpact[][] = new Array(n);
+    const values: FeatureValue[][] = new Array(n);
     let failures: (ScoringError | undefined)[] | undefined;
 
     for (let i = 0; i < n; i++) {
       const base = i * block;
       const application = applications[i];
-      const row: FeatureImpact[] = new Array(width);
+      const row: FeatureValue[] = new Array(width);
       let failure: ScoringError | undefined;
       for (let j = 0; j < width; j++) {
         let value: number;
@@ -280,7 +324,7 @@ export class ScoringModel {
           );
           break;
         }
-        row[j] = { feature: features[j].name, value, impact: 0 };
+        row[j] = { feature: features[j].name, value };
       }
       if (failure !== undefined) {
         (failures ??= new Array(n))[i] = failure;
@@ -288,14 +332,16 @@ export class ScoringModel {
         for (let r = 0; r < rowsPer; r++) matrix.set(references, base + r * width);
         continue;
       }
-      impacts[i] = row;
-      // copy the row into the F rows after it by doubling (⌈log2(F + 1)⌉ copies), then set the diagonal
+      values[i] = row;
+      // copy the row into the rows after it by doubling (⌈log2(rows)⌉ copies), then reset each row's field
       for (let filled = width; filled < block; ) {
         const count = Math.min(filled, block - filled);
         matrix.copyWithin(base + filled, base, base + count);
         filled += count;
       }
-      for (let k = 0, at = base + width; k < width; k++, at += width + 1) matrix[at] = references[k];
+      for (let g = 0, at = base + width; g < groups.length; g++, at += width) {
+        for (const c of groups[g].columns) matrix[at + c] = references[c];
+      }
     }
 
     if (failures !== undefined && failures.filter(Boolean).length === n) throw new PartialScoringError(failures as ScoringError[]);
@@ -310,23 +356,26 @@ export class ScoringModel {
       }
       const first = i * rowsPer;
       const p = this.#probability(data, first * stride);
-      const row = impacts[i];
+      const impacts: FieldImpact[] = new Array(groups.length);
       let nanAt = Number.isNaN(p) ? -1 : undefined;
-      for (let k = 0; nanAt === undefined && k < width; k++) {
-        const q = this.#probability(data, (first + 1 + k) * stride);
-        if (Number.isNaN(q)) nanAt = k;
-        else row[k].impact = p - q;
+      for (let g = 0; nanAt === undefined && g < groups.length; g++) {
+        const q = this.#probability(data, (first + 1 + g) * stride);
+        if (Number.isNaN(q)) nanAt = g;
+        else {
+          const { field, categorical } = groups[g];
+          impacts[g] = { field, category: categorical && categoryOf(applications[i], categorical), impact: p - q };
+        }
       }
       if (nanAt !== undefined) {
         const message =
           nanAt < 0
             ? 'the model returned NaN as the probability of default'
-            : `the model returned NaN for the explanation row that sets "${features[nanAt].name}" to its reference`;
+            : `the model returned NaN for the explanation row that sets "${groups[nanAt].field}" to its reference`;
         results[i] = new ScoringError('NAN_PROBABILITY', message);
         (failures ??= new Array(n))[i] = results[i] as ScoringError;
         continue;
       }
-      results[i] = { probabilityOfDefault: p, impacts: row, model: this };
+      results[i] = { probabilityOfDefault: p, features: values[i], impacts, model: this };
     }
     if (failures !== undefined) throw new PartialScoringError(results);
     return results as ScoredApplication[];
