@@ -69,12 +69,10 @@ describe('explanations on the linear fixture (true contributions known)', () => 
         expect(result.probabilityOfDefault).toBeCloseTo(sigmoid(z), 5);
         // each one-hot column here is the only column of its field, so fields and columns pair up
         expect(result.impacts.map((m) => m.field)).toEqual(LINEAR_SPEC.features.map((f) => fieldOf(f.name)));
-        expect(result.features.map((m) => m.feature)).toEqual(LINEAR_SPEC.features.map((f) => f.name));
         result.impacts.forEach((impact, j) => {
           const shift = LINEAR_SPEC.weights[j] * (x[j] - LINEAR_SPEC.features[j].reference);
           const expected = sigmoid(z) - sigmoid(z - shift);
           expect(Math.abs(impact.impact - expected)).toBeLessThan(1e-5);
-          expect(result.features[j].value).toBeCloseTo(x[j], 9);
           if (Math.abs(expected) > 1e-3) nonTrivial++;
         });
       });

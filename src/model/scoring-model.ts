@@ -26,12 +26,6 @@ export interface ScoringModelOptions {
   confineTo?: string;
 }
 
-/** One model input column's value for an application (as computed, before the float32 conversion). */
-export interface FeatureValue {
-  feature: string;
-  value: number;
-}
-
 /**
  * How much one application field moved this application's risk. `impact` = P(default | x) − P(default | x with every
  * column of this field set to its manifest `reference`); > 0 means the field raised the risk. A categorical field is
@@ -46,8 +40,6 @@ export interface FieldImpact {
 
 export interface ScoredApplication {
   probabilityOfDefault: number;
-  /** one per model input column, in manifest order */
-  features: FeatureValue[];
   /** one per explained field, in `model.explainedFields` order */
   impacts: FieldImpact[];
   /** the model that scored it (a hot swap may have replaced the current one since) */
@@ -298,13 +290,11 @@ export class ScoringModel {
     const block = rowsPer * width;
     const references = this.#references;
     const matrix = new Float32Array(n * block);
-    const values: FeatureValue[][] = new Array(n);
     let failures: (ScoringError | undefined)[] | undefined;
 
     for (let i = 0; i < n; i++) {
       const base = i * block;
       const application = applications[i];
-      const row: FeatureValue[] = new Array(width);
       let failure: ScoringError | undefined;
       for (let j = 0; j < width; j++) {
         let value: number;
@@ -324,7 +314,6 @@ export class ScoringModel {
           );
           break;
         }
-        row[j] = { feature: features[j].name, value };
       }
       if (failure !== undefined) {
         (failures ??= new Array(n))[i] = failure;
@@ -332,7 +321,6 @@ export class ScoringModel {
         for (let r = 0; r < rowsPer; r++) matrix.set(references, base + r * width);
         continue;
       }
-      values[i] = row;
       // copy the row into the rows after it by doubling (⌈log2(rows)⌉ copies), then reset each row's field
       for (let filled = width; filled < block; ) {
         const count = Math.min(filled, block - filled);
@@ -375,7 +363,7 @@ export class ScoringModel {
         (failures ??= new Array(n))[i] = results[i] as ScoringError;
         continue;
       }
-      results[i] = { probabilityOfDefault: p, features: values[i], impacts, model: this };
+      results[i] = { probabilityOfDefault: p, impacts, model: this };
     }
     if (failures !== undefined) throw new PartialScoringError(results);
     return results as ScoredApplication[];
