@@ -308,6 +308,8 @@ export function spawnReplica(opts: {
       cwd: opts.root,
       env: {
         NODE_ENV: 'production',
+        // as npm start and the image: two malloc arenas, ~40 MB less resident under bulk load
+        MALLOC_ARENA_MAX: '2',
         ...process.env,
         ...opts.env,
         PORT: String(opts.port),
