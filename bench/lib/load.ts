@@ -5,6 +5,7 @@
 import autocannon from 'autocannon';
 import type { LoanApplication } from '../../src/model/application.js';
 import { applications, sampleApplication } from '../../test/helpers/applications.js';
+import { SEED_BULK_PATH, SEED_SINGLE_PATH, toSeedApplication } from './seed.js';
 
 export const SINGLE_QUERY =
   'mutation($i: LoanApplicationInput!){ scoreApplication(input:$i){ __typename ... on Decision { id outcome probabilityOfDefault } } }';
@@ -18,11 +19,36 @@ export const SINGLE_APPLICATION: LoanApplication = { ...sampleApplication, appli
 export const singleBody = (): string => JSON.stringify({ query: SINGLE_QUERY, variables: { i: SINGLE_APPLICATION } });
 export const bulkBody = (items: number): string => JSON.stringify({ query: BULK_QUERY, variables: { inputs: applications(items) } });
 
+/** The same application and the same bulk as above, in the seed's field names, for its /predict and /predict_batch. */
+export const seedSingleBody = (): string => JSON.stringify(toSeedApplication(SINGLE_APPLICATION));
+export const seedBulkBody = (items: number): string => JSON.stringify(applications(items).map(toSeedApplication));
+
 /** What a correct answer looks like, cheaply (the full parse is done once per configuration, before the run). */
 export type BodyCheck = (body: string) => boolean;
 export const isSingleDecision: BodyCheck = (b) => b.includes('"Decision"') && !b.includes('"errors"');
 export const isBulkDecisions: BodyCheck = (b) => b.startsWith('{"data":{"scoreApplications":[') && !b.includes('"errors"');
 export const isRawScores: BodyCheck = (b) => b.startsWith('[{"probabilityOfDefault":') && !b.includes('null');
+export const isSeedPrediction: BodyCheck = (b) => b.startsWith('{"approved":') && b.includes('"probability":');
+export const isSeedPredictions: BodyCheck = (b) => b.startsWith('[{"approved":') && !b.includes('null');
+
+/** Parses one answer of the seed fully: throws unless it holds `items` predictions. */
+export async function verifySeedOnce(url: string, body: string, items: number): Promise<void> {
+  const res = await fetch(`${url}${items === 1 ? SEED_SINGLE_PATH : SEED_BULK_PATH}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body,
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${url} (the seed): HTTP ${res.status} ${text.slice(0, 300)}`);
+  const json = JSON.parse(text) as unknown;
+  const results = items === 1 ? [json] : json;
+  const isPrediction = (r: unknown) =>
+    typeof (r as { approved?: unknown })?.approved === 'boolean' && typeof (r as { probability?: unknown })?.probability === 'number';
+  if (!Array.isArray(results) || results.length !== items || !results.every(isPrediction)) {
+    throw new Error(`${url} (the seed): expected ${items} prediction(s): ${text.slice(0, 300)}`);
+  }
+}
 
 /** Parses one answer fully: throws unless it holds `items` decisions (or raw scores). */
 export async function verifyOnce(url: string, body: string, items: number, kind: 'single' | 'bulk' | 'raw'): Promise<void> {
@@ -52,6 +78,8 @@ export async function verifyOnce(url: string, body: string, items: number, kind:
 export interface LoadSpec {
   /** base URL, e.g. http://127.0.0.1:18380 */
   url: string;
+  /** @default '/graphql' */
+  path?: string;
   body: string;
   /** applications per request */
   items: number;
@@ -85,6 +113,8 @@ export interface LoadResult {
   timeouts: number;
   requestsPerSecond: number;
   applicationsPerSecond: number;
+  /** good responses that took longer than 2 s (wrk's default time-out, the cluster target's bound), plus time-outs */
+  over2s: number;
   /** ms, over the good responses */
   latency: { p50: number; p90: number; p99: number; max: number; mean: number };
   samples: string[];
@@ -111,7 +141,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     requests: [
       {
         method: 'POST',
-        path: '/graphql',
+        path: spec.path ?? '/graphql',
         headers: { 'content-type': 'application/json', accept: 'application/json' },
         body: spec.body,
         onResponse: (status, body) => {
@@ -167,6 +197,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     timeouts: result.timeouts,
     requestsPerSecond: ok / durationS,
     applicationsPerSecond: (ok * spec.items) / durationS,
+    over2s: latencies.filter((v) => v > 2_000).length + result.timeouts,
     latency: {
       p50: percentile(sorted, 0.5),
       p90: percentile(sorted, 0.9),
