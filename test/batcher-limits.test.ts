@@ -15,16 +15,19 @@ afterAll(async () => {
 
 describe('the bounded batcher queue (maxPending)', () => {
   it('admits maxPending applications and rejects the next ones at once with ServiceOverloadedError', async () => {
-    const { loader, pending } = createScoringBatcher(() => model, { windowMs: 5, maxPending: 10 });
+    const batches: BatchReport[] = [];
+    const { loader, pending } = createScoringBatcher(() => model, { windowMs: 5, maxPending: 10, onBatch: (r) => batches.push(r) });
     const admitted = applications(10).map((a) => loader.load(a));
     expect(pending()).toBe(10);
-    const started = performance.now();
     const refused = loader.load(applications(1)[0]);
     await expect(refused).rejects.toBeInstanceOf(ServiceOverloadedError);
     await expect(refused).rejects.toThrow(/queue is full \(10 applications/);
-    // refused without waiting for the window or the run
-    expect(performance.now() - started).toBeLessThan(5);
+    // refused without waiting for the window or the run: when the refusal settles, no batch has run and the ten
+    // admitted applications are all still queued
+    expect(batches).toEqual([]);
+    expect(pending()).toBe(10);
     const results = await Promise.all(admitted);
+    expect(batches.map((b) => b.size)).toEqual([10]);
     expect(results).toHaveLength(10);
     expect(pending()).toBe(0);
     // room again once the queue drained

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { applications, goodApplication } from './helpers/applications.js';
 import { post, SCORE_ONE, startTestApp, type TestApp } from './helpers/app.js';
 import {
@@ -150,10 +150,22 @@ describe('reloadModel', () => {
 
   it('scores applications queued before the swap with the model in place when their batch starts', async () => {
     const a = await app({ BATCH_WINDOW_MS: '60' });
-    const queued = score(a);
-    await new Promise((r) => setTimeout(r, 5));
-    await a.reloadModel(fromProject(v110));
-    expect((await queued).json.data.scoreApplication.modelVersion).toBe('loan-default-lr-1.1.0');
+    // the batch window's timer is fake: the batch starts when the test says, after the swap, on any machine
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const queued = score(a);
+      for (let i = 0; i < 10_000 && a.batcher.pending() === 0; i++) await new Promise((r) => setImmediate(r));
+      expect(a.batcher.pending()).toBe(1);
+      const batches = a.batcher.stats.batches;
+      await a.reloadModel(fromProject(v110));
+      // still queued: its batch has not started
+      expect(a.batcher.pending()).toBe(1);
+      expect(a.batcher.stats.batches).toBe(batches);
+      vi.advanceTimersByTime(60);
+      expect((await queued).json.data.scoreApplication.modelVersion).toBe('loan-default-lr-1.1.0');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('under steady load, swaps cause zero failed requests', async () => {
@@ -173,11 +185,16 @@ describe('reloadModel', () => {
       }
     };
     const workers = Array.from({ length: 8 }, (_, w) => worker(w));
+    // each swap comes after 25 more answers, however fast the machine: every version serves some of the load
+    const answered = async (n: number) => {
+      const mark = total;
+      await expect.poll(() => total - mark, { timeout: 30_000 }).toBeGreaterThanOrEqual(n);
+    };
     for (const dir of [v110, v120, badManifest, v100, v110]) {
-      await new Promise((r) => setTimeout(r, 150));
+      await answered(25);
       await a.reloadModel(fromProject(dir)).catch(() => undefined);
     }
-    await new Promise((r) => setTimeout(r, 150));
+    await answered(25);
     running = false;
     await Promise.all(workers);
     expect(failed).toBe(0);
@@ -260,7 +277,7 @@ describe('hot swaps of the server process', () => {
     };
     const served = async () => (await gql({ query: '{ modelInfo { version } }' })).json.data.modelInfo.version;
     const waitFor = async (want: string) => {
-      for (let i = 0; i < 100 && (await served()) !== want; i++) await new Promise((r) => setTimeout(r, 50));
+      await expect.poll(served, { timeout: 10_000 }).toBe(want);
       return served();
     };
 
@@ -283,20 +300,25 @@ describe('hot swaps of the server process', () => {
       }
     };
     const workers = Array.from({ length: 6 }, worker);
-    await new Promise((r) => setTimeout(r, 300));
+    // each step waits for 25 answers from the version in place, however fast the machine, not for a time
+    const answeredBy = (version: string) =>
+      expect.poll(() => seen.get(`loan-default-lr-${version}`) ?? 0, { timeout: 30_000 }).toBeGreaterThanOrEqual(25);
+    await answeredBy('1.0.0');
 
     writeFileSync(file, v110);
     server.child.kill('SIGHUP');
     expect(await waitFor('1.1.0')).toBe('1.1.0');
-    await new Promise((r) => setTimeout(r, 300));
+    await answeredBy('1.1.0');
 
     const reload = await gql({ query: RELOAD, variables: { dir: fromProject(v120) } }, admin);
     expect(reload.json.data.reloadModel.version).toBe('1.2.0');
-    await new Promise((r) => setTimeout(r, 300));
+    await answeredBy('1.2.0');
 
     writeFileSync(file, badOnnx);
+    const refusals = server.output().split('model reload refused').length;
     server.child.kill('SIGHUP');
-    await new Promise((r) => setTimeout(r, 500));
+    // the refusal has been logged: the reload was tried and the model in place kept
+    await expect.poll(() => server!.output().split('model reload refused').length, { timeout: 10_000 }).toBeGreaterThan(refusals);
     expect(await served()).toBe('1.2.0');
 
     running = false;

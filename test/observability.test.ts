@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applications, goodApplication, riskyApplication } from './helpers/applications.js';
-import { post, SCORE_MANY, SCORE_ONE, type TestApp } from './helpers/app.js';
+import { holdModelRuns, post, SCORE_MANY, SCORE_ONE, type TestApp } from './helpers/app.js';
 import { metricSum, parseMetrics, scrapeMetricsText, startLoggedApp } from './helpers/ops.js';
 
 type LoggedApp = Awaited<ReturnType<typeof startLoggedApp>>;
@@ -88,48 +88,49 @@ describe('/metrics', () => {
   });
 
   it('shows the queue depth while applications wait, and the process memory', async () => {
-    const slow = await startLoggedApp({ BATCH_WINDOW_MS: '100' });
+    const slow = await startLoggedApp();
+    // the seven applications stay in their model run until released: the depth is 7 for as long as the test looks
+    const held = holdModelRuns(slow);
     try {
       const pending = post(as(slow), { query: SCORE_MANY, variables: { inputs: applications(7) } });
-      await new Promise((r) => setTimeout(r, 20));
+      await expect.poll(() => slow.batcher.pending()).toBe(7);
       const during = await scrape(slow);
       expect(during.get('loan_api_queue_depth')).toBe(7);
-      await pending;
+      held.release();
+      expect((await pending).status).toBe(200);
       const after = await scrape(slow);
       expect(after.get('loan_api_queue_depth')).toBe(0);
       expect(after.get('process_resident_memory_bytes')).toBeGreaterThan(10_000_000);
     } finally {
+      held.release();
       await slow.close();
     }
   });
 
   it('counts SERVICE_OVERLOADED and REQUEST_TIMEOUT refusals', async () => {
-    const tight = await startLoggedApp({ BULK_MAX_ITEMS: '5', BATCH_MAX_PENDING: '5', BATCH_WINDOW_MS: '100', REQUEST_TIMEOUT_MS: '400' });
+    // 2 s: the first request must outlive the refusal of the second (a poll and one in-process request; 400 ms was
+    // not always enough on a busy 2-core machine), and the last request waits all of it for its 504
+    const tight = await startLoggedApp({ BULK_MAX_ITEMS: '5', BATCH_MAX_PENDING: '5', REQUEST_TIMEOUT_MS: '2000' });
+    // model runs are held: the first five applications fill the queue until released, and the last request can only
+    // end at its deadline
+    let held = holdModelRuns(tight);
     try {
       const first = post(as(tight), { query: SCORE_MANY, variables: { inputs: applications(5) } });
-      await new Promise((r) => setTimeout(r, 10));
+      await expect.poll(() => tight.batcher.pending()).toBe(5);
       expect((await post(as(tight), { query: SCORE_ONE, variables: { input: goodApplication } })).status).toBe(503);
+      held.release();
       expect((await first).status).toBe(200);
-      // alone, one application waits 100 ms in the window, well within the 400 ms deadline: so send the body late
-      const late = await tight.yoga.fetch('http://yoga/graphql', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: new ReadableStream({
-          async start(controller) {
-            await new Promise((r) => setTimeout(r, 350));
-            controller.enqueue(new TextEncoder().encode(JSON.stringify({ query: SCORE_ONE, variables: { input: goodApplication } })));
-            controller.close();
-          },
-        }),
-        duplex: 'half',
-      } as RequestInit);
+      held = holdModelRuns(tight);
+      const late = await post(as(tight), { query: SCORE_ONE, variables: { input: goodApplication } });
       expect(late.status).toBe(504);
+      held.release();
       const metrics = await scrape(tight);
       expect(metricSum(metrics, 'loan_api_graphql_errors_total', { code: 'SERVICE_OVERLOADED' })).toBe(1);
       expect(metricSum(metrics, 'loan_api_graphql_errors_total', { code: 'REQUEST_TIMEOUT' })).toBe(1);
       expect(metricSum(metrics, 'loan_api_http_requests_total', { status: '503' })).toBe(1);
       expect(metricSum(metrics, 'loan_api_http_requests_total', { status: '504' })).toBe(1);
     } finally {
+      held.release();
       await tight.close();
     }
   });

@@ -42,8 +42,11 @@ describe('the server process', () => {
   });
 
   it('on SIGTERM finishes in-flight requests, then exits 0', async () => {
-    server = await startServerProcess();
+    // a 100 ms batch window: each request stays in flight at least that long after it reaches GraphQL, so the moment
+    // below (all eight arrived, some still running) exists on any machine
+    server = await startServerProcess({ BATCH_WINDOW_MS: '100' });
     expect((await bulk(server.url, 10)).status).toBe(200);
+    const answeredBefore = metricSum(await scrape(server.metricsUrl), 'loan_api_http_requests_total');
     let finishedAfterSignal = 0;
     let signalled = false;
     const inFlight = Array.from({ length: 8 }, () =>
@@ -52,11 +55,23 @@ describe('the server process', () => {
         return response;
       }),
     );
-    // Long enough for every request to reach the server, far shorter than serving all eight takes.
-    await new Promise((r) => setTimeout(r, 250));
+    // SIGTERM once every request has reached the server (running now or answered) and some are still running
+    let runningAtSignal = 0;
+    await expect
+      .poll(
+        async () => {
+          const metrics = await scrape(server!.metricsUrl);
+          runningAtSignal = metricSum(metrics, 'loan_api_operations_running');
+          const answered = metricSum(metrics, 'loan_api_http_requests_total') - answeredBefore;
+          return answered + runningAtSignal === 8 && runningAtSignal > 0;
+        },
+        { timeout: 30_000, interval: 5 },
+      )
+      .toBe(true);
     server.child.kill('SIGTERM');
     signalled = true;
     const responses = await Promise.all(inFlight);
+    expect(runningAtSignal).toBeGreaterThan(0);
     expect(finishedAfterSignal).toBeGreaterThan(0);
     for (const response of responses) {
       expect(response.status).toBe(200);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { parseConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
+import type { ScoringModel } from '../../src/model/scoring-model.js';
 import { createApp } from '../../src/app.js';
 
 /** A fresh app on the real model, with its own audit database in a temporary folder. */
@@ -33,6 +34,32 @@ export function startTestAppsClosedAfterAll(): (env?: Record<string, string>) =>
 }
 
 export const GRAPHQL_RESPONSE = 'application/graphql-response+json';
+
+/**
+ * Holds every model run of `app` (the batches already started and those to come) until `release()`: a state in which
+ * applications are queued or being scored for as long as the test needs, on any machine, instead of a window or a
+ * sleep that a faster or slower machine would get through differently. `runs()` counts the runs held so far.
+ */
+export function holdModelRuns(app: { state: { model?: ScoringModel } }): { release(): void; runs(): number } {
+  const model = app.state.model!;
+  const score = model.score.bind(model);
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  let runs = 0;
+  model.score = async (applications) => {
+    runs++;
+    await gate;
+    return score(applications);
+  };
+  return {
+    release() {
+      open();
+      // the class's own method again
+      delete (model as { score?: unknown }).score;
+    },
+    runs: () => runs,
+  };
+}
 
 export async function post(app: TestApp, body: unknown, headers: Record<string, string> = {}) {
   const response = await app.yoga.fetch('http://yoga/graphql', {

@@ -95,7 +95,9 @@ export function hostileModelDirs(modelsDir: string) {
 /** A test app whose JSON log lines are collected in `lines` (parsed). */
 export async function startLoggedApp(env: Record<string, string> = {}, level = 'info') {
   const dataDir = mkdtempSync(join(tmpdir(), 'loan-api-test-'));
-  const config = parseConfig({ DATA_DIR: dataDir, ...env });
+  // GRAPHQL_JIT=false npm test runs these apps on plain graphql-js execution too (as startTestApp does)
+  const jit = process.env.GRAPHQL_JIT ? { GRAPHQL_JIT: process.env.GRAPHQL_JIT } : {};
+  const config = parseConfig({ DATA_DIR: dataDir, ...jit, ...env });
   const raw: string[] = [];
   const stream = new Writable({
     write(chunk, _encoding, done) {
