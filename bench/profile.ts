@@ -8,7 +8,7 @@
  *   npm run bench:profile -- --single --connections 64
  *   AUDIT=off BATCH_WINDOW_MS=0 npm run bench:profile  (server knobs come from the environment)
  *
- * The server runs with NODE_ENV=production, as every benchmark server does.
+ * The server runs with production's environment (NODE_ENV=production, MALLOC_ARENA_MAX=2), as every benchmark server does.
  *
  * Writes bench/results/profile-<label>-<timestamp>.cpuprofile (the main thread; worker threads, such as the audit
  * writer, as ...-thread<N>.cpuprofile; gitignored; open them in Chrome DevTools or VS Code) and prints the same
@@ -60,8 +60,8 @@ const server = await startProcess({
     ...(interval ? ['--cpu-prof-interval', interval] : []),
     'dist/src/server.js',
   ],
-  // profiled as production runs (NODE_ENV=production), whatever the shell says
-  env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', DATA_DIR: tempDir('profile-data'), SHUTDOWN_GRACE_MS: '0' },
+  // profiled as production runs (npm start, the image), whatever the shell says
+  env: { ...process.env, NODE_ENV: 'production', MALLOC_ARENA_MAX: '2', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', DATA_DIR: tempDir('profile-data'), SHUTDOWN_GRACE_MS: '0' },
 });
 try {
   const body = single ? singleBody() : bulkBody(items);

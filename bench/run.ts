@@ -22,7 +22,7 @@
  *               on the same loads, rounds alternating between the two
  *   5 memory    VmRSS idle and under load (single at 64 connections, bulk of 1,000), spawn → /ready, 3 starts
  *
- * Every server runs as in production (NODE_ENV=production).
+ * Every server runs with production's environment (NODE_ENV=production, MALLOC_ARENA_MAX=2: as npm start and the image).
  *
  * Raw results: bench/results/bench-<timestamp>.json (-quick / -only-<sections> suffixed when partial).
  */
@@ -215,8 +215,10 @@ interface ServerConfig {
 function apiEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    // as production runs: libraries (Yoga among them) take their development paths otherwise
+    // as production runs (npm start, the image): libraries (Yoga among them) take their development paths otherwise,
+    // and glibc's per-thread malloc arenas change the resident memory measured
     NODE_ENV: 'production',
+    MALLOC_ARENA_MAX: '2',
     LOG_LEVEL: 'warn',
     DATA_DIR: extra.DATA_DIR ?? tempDir('data'),
     BATCH_WINDOW_MS: '1',
@@ -312,7 +314,7 @@ async function startServer(config: ServerConfig): Promise<BenchProcess> {
           label: config.key,
           cwd: root,
           args: ['--import', 'tsx', 'bench/raw-endpoint.ts'],
-          env: { ...process.env, NODE_ENV: 'production', INTRA_OP_THREADS: '1', ...config.env },
+          env: { ...process.env, NODE_ENV: 'production', MALLOC_ARENA_MAX: '2', INTRA_OP_THREADS: '1', ...config.env },
           onUnexpectedExit,
         })
       : await startProcess({ label: config.key, cwd: root, args: [serverEntry], env: env!, onUnexpectedExit });
