@@ -64,12 +64,16 @@ import {
   type BenchProcess,
 } from './lib/proc.js';
 import { SEED_BULK_PATH, SEED_SINGLE_PATH, seedAvailability, startSeed, type Seed, type SeedAvailability } from './lib/seed.js';
+import { decisionFrom } from '../src/decisions/decision.js';
+import { loadPolicy } from '../src/decisions/policy.js';
+import { ScoringModel } from '../src/model/scoring-model.js';
+import { foreignCategories, heldOutApplications } from '../training/held-out.js';
 import { median, runModelBench } from './model.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // options
 
-const SECTIONS = ['model', 'bulk', 'frontend', 'cluster', 'memory'] as const;
+const SECTIONS = ['model', 'bulk', 'frontend', 'cluster', 'memory', 'reasons'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function parseArgs(argv: string[]) {
@@ -89,10 +93,10 @@ function parseArgs(argv: string[]) {
     }
     else if (a === '--only' || a.startsWith('--only=')) {
       const value = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
-      if (!value) throw new Error('--only needs a section: model, bulk, frontend, cluster, memory (or 1-5)');
+      if (!value) throw new Error('--only needs a section: model, bulk, frontend, cluster, memory, reasons (or 1-6)');
       only = value.split(',').map((v) => {
         const s = /^\d$/.test(v) ? SECTIONS[Number(v) - 1] : (v as Section);
-        if (!SECTIONS.includes(s)) throw new Error(`unknown section "${v}": model, bulk, frontend, cluster, memory (or 1-5)`);
+        if (!SECTIONS.includes(s)) throw new Error(`unknown section "${v}": model, bulk, frontend, cluster, memory, reasons (or 1-6)`);
         return s;
       });
     } else throw new Error(`unknown argument ${a} (--quick, --only <section>, --runs N, --no-md, --no-seed)`);
@@ -588,11 +592,11 @@ async function sectionBulk(): Promise<void> {
     ...rows,
     '',
   );
-  const okAll = BULK_SIZES.every((n) => ratios[n].on >= 0.5);
+  const measuredAll = BULK_SIZES.every((n) => Number.isFinite(ratios[n].on) && Number.isFinite(ratios[n].off));
   targets.push({
-    name: 'Partner bulk ≥ 50 % of the raw endpoint (API, audit on)',
-    pass: BULK_SIZES.every((n) => Number.isFinite(ratios[n].on)) ? okAll : null,
-    measured: BULK_SIZES.map((n) => `×${n}: ${pct(ratios[n].on)}`).join(', '),
+    name: 'Partner bulk on one replica ≥ 30 % of the raw endpoint with the audit on, ≥ 50 % with it off (×100 and ×1,000)',
+    pass: measuredAll ? BULK_SIZES.every((n) => ratios[n].on >= 0.3 && ratios[n].off >= 0.5) : null,
+    measured: BULK_SIZES.map((n) => `×${n}: on ${pct(ratios[n].on)}, off ${pct(ratios[n].off)}`).join('; '),
   });
 }
 
@@ -909,9 +913,50 @@ async function sectionMemory(): Promise<void> {
     '',
   );
   targets.push({
-    name: 'Each replica < 150 MB resident (idle and under load)',
-    pass: Number.isFinite(worst) ? worst < BASELINE.rssMB : null,
-    measured: `largest ${mb(worst)} MB (idle ${mb(idle)} MB)`,
+    name: 'One replica < 120 MB resident idle, < 250 MB under 8 concurrent 1,000-application requests',
+    pass: Number.isFinite(idle) && Number.isFinite(bulkMax) ? idle < 120 && bulkMax < 250 : null,
+    measured: `idle ${mb(idle)} MB, bulk of 1,000 at 8 connections ${mb(bulkMax)} MB (largest seen anywhere ${mb(worst)} MB)`,
+  });
+}
+
+/** Section 6: the reasons of the committed model over the 10,000 held-out rows (values, not speed). */
+async function sectionReasons(): Promise<void> {
+  log('section 6: reasons over the held-out rows');
+  const applications = heldOutApplications();
+  const model = await ScoringModel.create(path.join(root, 'models/loan-default-lr-1.0.0'));
+  const decisionPolicy = { ...loadPolicy(path.join(root, 'policy/policy.json'), path.join(root, 'policy/reason-codes.json')), thresholds: {} };
+  let adverse = 0;
+  let adverseCitingForeign = 0;
+  let foreign = 0;
+  try {
+    for (let start = 0; start < applications.length; start += 500) {
+      const slice = applications.slice(start, start + 500);
+      const scored = await model.score(slice);
+      scored.forEach((s, i) => {
+        const decision = decisionFrom(slice[i], s, decisionPolicy);
+        const codes = foreignCategories(slice[i], decision);
+        foreign += codes.length;
+        if (decision.outcome !== 'APPROVE') {
+          adverse++;
+          if (codes.length > 0) adverseCitingForeign++;
+        }
+      });
+    }
+  } finally {
+    await model.release();
+  }
+  json.reasons = { rows: applications.length, adverse, adverseCitingForeign, foreign };
+  summary.push(
+    '### 6. Reasons over the held-out rows',
+    '',
+    `The ${int(applications.length)} held-out rows of \`data/\` (the trainer's split), decided by the committed model and policy:`,
+    `${int(adverse)} REFER/DECLINE, of which ${int(adverseCitingForeign)} cite a category the applicant is not in (${int(foreign)} such reasons in all).`,
+    '',
+  );
+  targets.push({
+    name: 'Reasons: 0 categories cited that the applicant is not in, over the 10,000 held-out rows',
+    pass: foreign === 0,
+    measured: `${int(foreign)} of ${int(adverse)} adverse decisions' reasons`,
   });
 }
 
@@ -1019,6 +1064,7 @@ async function main(): Promise<void> {
     frontend: sectionFrontend,
     cluster: sectionCluster,
     memory: sectionMemory,
+    reasons: sectionReasons,
   };
   const aborted: Array<{ section: Section; error: string }> = [];
   for (const s of SECTIONS) {

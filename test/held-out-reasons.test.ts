@@ -1,47 +1,8 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HOME_OWNERSHIPS, LOAN_PURPOSES, type LoanApplication } from '../src/model/application.js';
-import { decisionFrom, type Decision } from '../src/decisions/decision.js';
+import { decisionFrom } from '../src/decisions/decision.js';
 import { loadPolicy } from '../src/decisions/policy.js';
 import { ScoringModel } from '../src/model/scoring-model.js';
-import { formatLoanBookCsv } from '../training/csv.js';
-import { generateLoanBook, shuffledIndices, type SyntheticBookMetadata } from '../training/synthetic.js';
-import { TRAINING_DEFAULTS } from '../training/train.js';
-
-const repoFile = (relative: string) => new URL(`../${relative}`, import.meta.url);
-
-/**
- * The held-out rows of data/loan-book.csv, as `npm run train` splits them. The CSV is gitignored, so the book is
- * regenerated from its committed sidecar (seed, rows) and checked against the sidecar's SHA-256.
- */
-function heldOutApplications(): LoanApplication[] {
-  const meta = JSON.parse(readFileSync(repoFile('data/loan-book.meta.json'), 'utf8')) as SyntheticBookMetadata;
-  const book = generateLoanBook(meta.rows, meta.seed);
-  expect(createHash('sha256').update(formatLoanBookCsv(book)).digest('hex')).toBe(meta.sha256);
-  // the trainer's split (training/train.ts): the first testFraction of a seeded shuffle
-  const order = shuffledIndices(book.length, TRAINING_DEFAULTS.seed);
-  const held = Array.from(order.subarray(0, Math.round(book.length * TRAINING_DEFAULTS.testFraction))).sort((a, b) => a - b);
-  return held.map((i) => book[i].application);
-}
-
-/** Reason codes that name a category, by field; the table's own codes for each category. */
-const CATEGORY_CODES = {
-  homeOwnership: new Map(HOME_OWNERSHIPS.map((c) => [`HOME_OWNERSHIP_${c}`, c])),
-  loanPurpose: new Map(LOAN_PURPOSES.map((c) => [`LOAN_PURPOSE_${c}`, c])),
-};
-
-/** The reasons of a decision that name a category the applicant is not in. */
-function foreignCategories(application: LoanApplication, decision: Decision): string[] {
-  return decision.reasons
-    .filter((r) =>
-      Object.entries(CATEGORY_CODES).some(([field, codes]) => {
-        const category = codes.get(r.code);
-        return category !== undefined && category !== application[field as keyof typeof CATEGORY_CODES];
-      }),
-    )
-    .map((r) => r.code);
-}
+import { foreignCategories, heldOutApplications } from '../training/held-out.js';
 
 describe('reasons over the 10,000 held-out rows of data/, through the committed model', () => {
   let model: ScoringModel;
