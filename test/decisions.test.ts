@@ -159,6 +159,19 @@ describe('idempotency', () => {
     expect(replay.data.scoreApplications[0].id).toBe(second.id);
   });
 
+  it('decides one key once within a bulk: a repeat of it replays, another application under it is refused', async () => {
+    const rows = app.audit!.count();
+    const [a, b] = applications(2);
+    const keys = ['dup-1', 'dup-1', 'dup-1', 'dup-2'];
+    const { json } = await post(app, { query: SCORE_MANY_WITH_KEYS, variables: { inputs: [a, a, b, b], keys } });
+    const [first, repeat, other, fourth] = json.data.scoreApplications;
+    expect(first.__typename).toBe('Decision');
+    expect(repeat).toEqual(first);
+    expect(other.fieldErrors[0]).toMatchObject({ field: 'idempotencyKeys.2', code: 'IDEMPOTENCY_KEY_REUSED' });
+    expect(fourth.__typename).toBe('Decision');
+    expect(app.audit!.count() - rows).toBe(2);
+  });
+
   it('refuses keys whose count does not match the inputs', async () => {
     const { json } = await post(app, { query: SCORE_MANY_WITH_KEYS, variables: { inputs: applications(2), keys: ['a'] } });
     expect(json.errors[0].extensions.code).toBe('BAD_USER_INPUT');

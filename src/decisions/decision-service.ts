@@ -108,20 +108,29 @@ export class DecisionService {
     /** the first item of this batch under each key: later items with the key follow its answer */
     let firstWithKey: Map<string, number> | undefined;
 
+    // one pass of the rules; the keys of the valid items
+    const keyed: string[] = [];
     for (let i = 0; i < n; i++) {
       const key = keys?.[i] ?? null;
       const broken = applicationErrors(applications[i]);
       const brokenKey = key === null ? NO_ERRORS : keyErrors(key, this.audit !== null);
       if (broken.length > 0 || brokenKey.length > 0) {
         results[i] = invalid(brokenKey.length === 0 ? broken : [...broken, ...brokenKey]);
-        continue;
-      }
-      if (key !== null) {
+      } else if (key !== null) {
         // Only a key needs the hash (to tell a replay from a reused key): hashing every application costs ~10 % of bulk.
         hashes[i] = inputHash(applications[i]);
-        const earlier = this.audit!.findByKey(caller, key);
-        if (earlier) {
-          results[i] = replayOf(key, hashes[i]!, earlier);
+        keyed.push(key);
+      }
+    }
+    // one look-up for all of them
+    const earlier = keyed.length > 0 ? this.audit!.findByKeys(caller, keyed) : undefined;
+    for (let i = 0; i < n; i++) {
+      if (results[i] !== undefined) continue;
+      const key = keys?.[i] ?? null;
+      if (key !== null) {
+        const made = earlier!.get(key);
+        if (made) {
+          results[i] = replayOf(key, hashes[i]!, made);
           continue;
         }
         firstWithKey ??= new Map();

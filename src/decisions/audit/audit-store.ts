@@ -6,6 +6,7 @@ import type { Decision } from '../decision.js';
 import type { BatchRows, RowOutcome, WriteReply, WriteRequest } from './audit-writer.js';
 import {
   BY_CALLER_KEY_SQL,
+  BY_CALLER_KEYS_SQL,
   BY_ID_SQL,
   DEFAULT_BUSY_TIMEOUT_MS,
   decisionFromRow,
@@ -175,6 +176,7 @@ export class AuditStore {
   private closing = false;
   private readonly byId: Database.Statement<[string, number], DecisionRow>;
   private readonly byCallerKey: Database.Statement<[string | null, string], DecisionRow>;
+  private readonly byCallerKeys: Database.Statement<[string | null, string], DecisionRow>;
   /** transactions committed so far (tests, metrics) */
   transactions = 0;
 
@@ -188,6 +190,7 @@ export class AuditStore {
     this.db = openAuditDatabase(file, sync, busyTimeoutMs);
     this.byId = this.db.prepare(BY_ID_SQL);
     this.byCallerKey = this.db.prepare(BY_CALLER_KEY_SQL);
+    this.byCallerKeys = this.db.prepare(BY_CALLER_KEYS_SQL);
     this.writer = startWriter(file, sync, busyTimeoutMs);
     this.writer.on('message', (reply: WriteReply) => this.settle(reply));
     this.writer.on('error', (error) => this.fail(error));
@@ -317,6 +320,16 @@ export class AuditStore {
     const row = this.read(() => this.byCallerKey.get(caller, key));
     // A row stored under a key always has its input hash.
     return row && { decision: decisionFromRow(row), inputHash: row.input_hash! };
+  }
+
+  /** The decisions a caller already made under any of `keys`, by key: one query for a whole batch's keys. */
+  findByKeys(caller: string | null, keys: readonly string[]): Map<string, { decision: Decision; inputHash: string }> {
+    const found = new Map<string, { decision: Decision; inputHash: string }>();
+    if (keys.length === 0) return found;
+    for (const row of this.read(() => this.byCallerKeys.all(caller, JSON.stringify(keys)))) {
+      found.set(row.idempotency_key!, { decision: decisionFromRow(row), inputHash: row.input_hash! });
+    }
+    return found;
   }
 
   /** Everything stored of one decision (its index row, its batch's row, its entry decoded), for audits and tests. */

@@ -103,7 +103,7 @@ export function parseDecisionId(id: string): [string, number] {
 }
 
 /** One decision with what its batch says of it: its entry, cut from the batch's body by SQLite. */
-const DECISION_SELECT = `SELECT d.batch_id, d.position, d.caller, d.outcome, d.decided_at, d.application_ref, d.input_hash,
+const DECISION_SELECT = `SELECT d.batch_id, d.position, d.idempotency_key, d.caller, d.outcome, d.decided_at, d.application_ref, d.input_hash,
     json_extract(b.body, '$[' || d.position || ']') AS entry, b.descriptions, b.model_version, b.policy_version
   FROM decisions d JOIN decision_batches b ON b.batch_id = d.batch_id`;
 
@@ -112,6 +112,10 @@ export const BY_ID_SQL = `${DECISION_SELECT} WHERE d.batch_id = ? AND d.position
 /** The decision a caller made earlier under an idempotency key (served by decisions_caller_idempotency_key). */
 export const BY_CALLER_KEY_SQL = `${DECISION_SELECT} WHERE ifnull(d.caller, '') = ifnull(?, '') AND d.idempotency_key = ?`;
 
+/** The decisions a caller made earlier under any of several idempotency keys (a JSON array): one query per batch. */
+export const BY_CALLER_KEYS_SQL = `${DECISION_SELECT}
+  WHERE ifnull(d.caller, '') = ifnull(?, '') AND d.idempotency_key IN (SELECT value FROM json_each(?))`;
+
 /** A committed write of one tiny row: tells a replica whose writes failed that the file takes writes again. */
 export const PROBE_SQL = `INSERT INTO write_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`;
 
@@ -119,6 +123,7 @@ export const PROBE_SQL = `INSERT INTO write_probe (id, at) VALUES (1, ?) ON CONF
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 
 export interface DecisionRow {
+  idempotency_key?: string | null;
   batch_id: string;
   position: number;
   caller: string | null;
