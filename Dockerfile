@@ -2,7 +2,7 @@
 # glibc binaries; Alpine's musl would need other builds).
 #
 #   docker build -t loan-decisioning-api .
-#   docker compose up --build -d          (3 replicas behind nginx: see docker-compose.yml and the README's Deployment section)
+#   docker compose up --build -d          (3 replicas behind nginx: see docker-compose.yml and docs/deployment.md)
 #
 # Pinned to an exact Node release; bump deliberately (and pin the digest, node:X@sha256:..., for reproducible builds).
 ARG NODE_IMAGE=node:22.23.4-bookworm-slim

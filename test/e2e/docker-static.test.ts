@@ -16,7 +16,7 @@
  *                                        `resolve` parameter is dropped too, since that nginx does not know it.
  *     So the test proves the syntax and every other directive; it does NOT prove that `resolve` and the
  *     `resolver 127.0.0.11` line work — that needs the pinned nginx image (≥ 1.27.3, checked below from its tag)
- *     on a Docker network, i.e. `docker compose up` on a machine with an engine (README, Deployment).
+ *     on a Docker network, i.e. `docker compose up` on a machine with an engine (docs/deployment.md).
  *   - The Dockerfile has the shape the deployment relies on (no engine here to build it).
  *
  * A missing docker-compose or nginx fails these tests (with the apt-get line to run); nothing is skipped.
