@@ -65,7 +65,6 @@ export function createApp(config: Config, logger: Logger) {
   const decisions = new DecisionService(batcher.loader, audit, decisionPolicy, decisionEvents);
   const context: SharedContext = {
     config,
-    loader: batcher.loader,
     currentModel,
     decisions,
     reloadModel: (dir, requestId) => reloader.reload(dir, requestId),
@@ -76,7 +75,7 @@ export function createApp(config: Config, logger: Logger) {
       ? () => context
       : (): SharedContext => {
           const own = createScoringBatcher(currentModel, batcherOptions);
-          return { ...context, loader: own.loader, decisions: new DecisionService(own.loader, audit, decisionPolicy, decisionEvents) };
+          return { ...context, decisions: new DecisionService(own.loader, audit, decisionPolicy, decisionEvents) };
         };
 
   const yoga = createYogaServer({

@@ -1,12 +1,10 @@
 import type { Config } from './config.js';
-import type { ScoringLoader } from './model/batcher.js';
 import type { DecisionService, ReadScope } from './decisions/decision-service.js';
 import type { ScoringModel } from './model/scoring-model.js';
 
 /** What every resolver can reach. The model can change (hot swap), so it is read through a getter. */
 export interface Context {
   config: Config;
-  loader: ScoringLoader;
   currentModel: () => ScoringModel;
   decisions: DecisionService;
   /** the partner whose `x-api-key` authenticated this request; null without a valid key (or with none configured) */

@@ -95,8 +95,8 @@ describe('the audit database of the first layout', () => {
       const stored = store.getRecord(OLD_ID)!;
       expect(stored).toMatchObject({ latency_ms: 2, model_sha256: 'sha', idempotency_key: 'order-1001' });
       expect(stored.entry).toEqual([JSON.parse(OLD_INPUT), OLD_PROBABILITY, 600, 'DECLINE', [OLD_REASON], [OLD_HIT], null, { creditScore: 560 }]);
-      expect(store.findByKey('acme', 'order-1001')).toMatchObject({ inputHash: 'hash-1', decision: { id: OLD_ID } });
-      expect(store.findByKey('globex', 'order-1001')).toBeUndefined();
+      expect(store.findByKeys('acme', ['order-1001']).get('order-1001')).toMatchObject({ inputHash: 'hash-1', decision: { id: OLD_ID } });
+      expect(store.findByKeys('globex', ['order-1001']).size).toBe(0);
       // globex may now use the key acme used; acme's own key still replays its decision
       expect(await store.recordBatch(record('new-1', 'order-1001', 'globex'))).toEqual([{ kind: 'stored' }]);
       const again = await store.recordBatch(record('new-2', 'order-1001', 'acme', 'hash-1'));

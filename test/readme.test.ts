@@ -4,19 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { APP_ROOT } from '../src/config.js';
-import { post, startTestApp, type TestApp } from './helpers/app.js';
+import { post, startTestAppsClosedAfterAll } from './helpers/app.js';
 
 const readme = readFileSync(path.join(APP_ROOT, 'README.md'), 'utf8');
-
-let app: TestApp;
-beforeAll(async () => {
-  app = await startTestApp();
-});
-afterAll(async () => {
-  await app.close();
-});
+const startTestApp = startTestAppsClosedAfterAll();
 
 describe("the README's example", () => {
   it('is valid JSON, and the service answers it exactly as the README shows', async () => {
@@ -24,7 +17,7 @@ describe("the README's example", () => {
     const shown = /```json\n([\s\S]*?)\n```/.exec(readme)?.[1];
     expect(body, 'the curl example with its heredoc body').toBeDefined();
     expect(shown, 'the json block with the answer').toBeDefined();
-    const { status, json } = await post(app, JSON.parse(body!));
+    const { status, json } = await post(await startTestApp(), JSON.parse(body!));
     expect(status).toBe(200);
     expect(json).toEqual(JSON.parse(shown!));
   });

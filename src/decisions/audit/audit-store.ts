@@ -5,7 +5,6 @@ import type Database from 'better-sqlite3';
 import type { Decision } from '../decision.js';
 import type { BatchRows, RowOutcome, WriteReply, WriteRequest } from './audit-writer.js';
 import {
-  BY_CALLER_KEY_SQL,
   BY_CALLER_KEYS_SQL,
   BY_ID_SQL,
   DEFAULT_BUSY_TIMEOUT_MS,
@@ -175,7 +174,6 @@ export class AuditStore {
   private probeSeq: number | undefined;
   private closing = false;
   private readonly byId: Database.Statement<[string, number], DecisionRow>;
-  private readonly byCallerKey: Database.Statement<[string | null, string], DecisionRow>;
   private readonly byCallerKeys: Database.Statement<[string | null, string], DecisionRow>;
   /** transactions committed so far (tests, metrics) */
   transactions = 0;
@@ -189,7 +187,6 @@ export class AuditStore {
     // Opening here first creates the schema and reports a bad path or a corrupt file at start-up, synchronously.
     this.db = openAuditDatabase(file, sync, busyTimeoutMs);
     this.byId = this.db.prepare(BY_ID_SQL);
-    this.byCallerKey = this.db.prepare(BY_CALLER_KEY_SQL);
     this.byCallerKeys = this.db.prepare(BY_CALLER_KEYS_SQL);
     this.writer = startWriter(file, sync, busyTimeoutMs);
     this.writer.on('message', (reply: WriteReply) => this.settle(reply));
@@ -315,18 +312,12 @@ export class AuditStore {
     return row && { decision: decisionFromRow(row), caller: row.caller };
   }
 
-  /** The decision a caller already made under a key, with the hash of the input it was made for. */
-  findByKey(caller: string | null, key: string): { decision: Decision; inputHash: string } | undefined {
-    const row = this.read(() => this.byCallerKey.get(caller, key));
-    // A row stored under a key always has its input hash.
-    return row && { decision: decisionFromRow(row), inputHash: row.input_hash! };
-  }
-
   /** The decisions a caller already made under any of `keys`, by key: one query for a whole batch's keys. */
   findByKeys(caller: string | null, keys: readonly string[]): Map<string, { decision: Decision; inputHash: string }> {
     const found = new Map<string, { decision: Decision; inputHash: string }>();
     if (keys.length === 0) return found;
     for (const row of this.read(() => this.byCallerKeys.all(caller, JSON.stringify(keys)))) {
+      // a row stored under a key always has its input hash
       found.set(row.idempotency_key!, { decision: decisionFromRow(row), inputHash: row.input_hash! });
     }
     return found;
