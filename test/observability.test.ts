@@ -264,14 +264,22 @@ describe('request logs', () => {
         delinquencies2y: 3,
         revolvingUtilization: 0.4321,
       };
-      const scored = await post(as(logged), { query: SCORE_ONE, variables: { input: applicant } });
+      // fixed request ids, and the time and duration left out below: server-made numbers may contain any digits
+      const id = (n: number) => ({ 'x-request-id': `request-${n}` });
+      const scored = await post(as(logged), { query: SCORE_ONE, variables: { input: applicant } }, id(1));
       expect(scored.json.data.scoreApplication.__typename).toBe('Decision');
-      await post(as(logged), { query: SCORE_ONE, variables: { input: { ...applicant, annualIncome: -87654.32 } } });
-      await post(as(logged), { query: SCORE_MANY, variables: { inputs: [applicant, { ...applicant, creditScore: 9733 }] } });
-      await post(as(logged), { query: SCORE_ONE, variables: { input: { ...applicant, creditScore: 'seven hundred 733' } } });
-      await logged.yoga.fetch(`http://yoga/graphql?query=${encodeURIComponent('{ modelInfo { version } }')}&variables=${encodeURIComponent(JSON.stringify(applicant))}`);
-      const log = logged.raw.join('\n');
-      expect(logged.lines().filter((l) => l.msg === 'request')).toHaveLength(5);
+      await post(as(logged), { query: SCORE_ONE, variables: { input: { ...applicant, annualIncome: -87654.32 } } }, id(2));
+      await post(as(logged), { query: SCORE_MANY, variables: { inputs: [applicant, { ...applicant, creditScore: 9733 }] } }, id(3));
+      await post(as(logged), { query: SCORE_ONE, variables: { input: { ...applicant, creditScore: 'seven hundred 733' } } }, id(4));
+      await logged.yoga.fetch(`http://yoga/graphql?query=${encodeURIComponent('{ modelInfo { version } }')}&variables=${encodeURIComponent(JSON.stringify(applicant))}`, {
+        headers: id(5),
+      });
+      const requests = logged.lines().filter((l) => l.msg === 'request');
+      expect(requests.map((l) => l.reqId)).toEqual(['request-1', 'request-2', 'request-3', 'request-4', 'request-5']);
+      const log = logged
+        .lines()
+        .map(({ time: _time, ms: _ms, ...rest }) => JSON.stringify(rest))
+        .join('\n');
       for (const value of ['REF-Zq81-SECRET', '87654.32', '1234.56', '23456.78', '13.25', '0.4321', '733', 'seven hundred']) {
         expect(log, value).not.toContain(value);
       }
