@@ -64,7 +64,7 @@ function keyErrors(key: string, auditing: boolean): FieldError[] {
 /** The decision made earlier under a key, answered again; or the key's refusal when the application differs. */
 function replayOf(key: string, hash: string, earlier: { decision: Decision; inputHash: string }): BatchResult {
   if (earlier.inputHash !== hash) return new IdempotencyKeyReusedError(key);
-  return { kind: 'decision', replayed: true, ...earlier.decision };
+  return { kind: 'decision', ...earlier.decision };
 }
 
 /** The random part of a batch's decision ids: 16 bytes, so no id tells anything of another batch's. */
@@ -203,7 +203,7 @@ export class DecisionService {
       const outcome = recorded[j];
       const i = indices[j];
       if (outcome.kind === 'stored') results[i] = this.decided(decisions[j]);
-      else if (outcome.kind === 'replayed') results[i] = { kind: 'decision', replayed: true, ...outcome.decision };
+      else if (outcome.kind === 'replayed') results[i] = { kind: 'decision', ...outcome.decision };
       else results[i] = new IdempotencyKeyReusedError(context.keys![i]!);
     }
   }

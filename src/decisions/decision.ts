@@ -54,9 +54,8 @@ export interface InvalidApplication {
   fieldErrors: FieldError[];
 }
 
-/** `replayed`: an idempotent repeat answered with the decision made earlier (no new decision). */
 export type DecisionResult =
-  | ({ kind: 'decision'; replayed?: true } & Decision)
+  | ({ kind: 'decision' } & Decision)
   | ({ kind: 'invalid' } & InvalidApplication);
 
 export interface ThresholdOverrides {
