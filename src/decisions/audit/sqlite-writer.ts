@@ -7,6 +7,8 @@
  * cannot be written from an unexpected failure. A probe is a one-row transaction that tells whether writes work again.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import type { BatchRows } from './audit-store.js';
+import type { BatchValues, DecisionRow, IndexValues } from './records.js';
 import {
   BATCH_INSERT_SQL,
   BY_CALLER_KEY_SQL,
@@ -14,16 +16,7 @@ import {
   PROBE_SQL,
   openAuditDatabase,
   type AuditSync,
-  type BatchValues,
-  type DecisionRow,
-  type IndexValues,
-} from './database.js';
-
-/** One decided batch: its batch row and one index row per decision. */
-export interface BatchRows {
-  batch: BatchValues;
-  index: IndexValues[];
-}
+} from './sqlite-schema.js';
 
 export type WriteRequest = { seq: number; batches: BatchRows[] } | { seq: number; probe: true };
 

@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Decision, PolicyHitView, Reason } from '../decision.js';
 
 export type AuditSync = 'full' | 'normal';
 
@@ -53,54 +52,12 @@ CREATE TABLE write_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NUL
  */
 export const AUDIT_SCHEMA_VERSION = 1;
 
-/** A batch row's values, in the order of BATCH_INSERT_SQL. */
-export type BatchValues = [
-  batchId: string,
-  caller: string | null,
-  receivedAt: string,
-  decidedAt: string,
-  latencyMs: number,
-  modelVersion: string,
-  modelSha256: string,
-  policyVersion: string,
-  descriptions: string,
-  body: string,
-];
-
-/** An index row's values, in the order of INDEX_INSERT_SQL. */
-export type IndexValues = [
-  batchId: string,
-  position: number,
-  caller: string | null,
-  outcome: string,
-  decidedAt: string,
-  applicationRef: string | null,
-  idempotencyKey: string | null,
-  inputHash: string | null,
-];
-
 export const BATCH_INSERT_SQL = `INSERT INTO decision_batches (batch_id, caller, received_at, decided_at, latency_ms,
   model_version, model_sha256, policy_version, descriptions, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 export const INDEX_INSERT_SQL = `INSERT INTO decisions (batch_id, position, caller, outcome, decided_at, application_ref,
   idempotency_key, input_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (ifnull(caller, ''), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`;
-
-/** A decision id: its batch's random id, a dot, and its position in the batch (base 36). */
-export function decisionId(batchId: string, position: number): string {
-  return `${batchId}.${position.toString(36)}`;
-}
-
-/** The first layout's decision ids (UUIDs): migrated, each is a batch of one under its own id. */
-const FIRST_LAYOUT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/** [batch id, position] of a decision id; a first-layout id (a UUID, no dot) is its own batch of one. */
-export function parseDecisionId(id: string): [string, number] {
-  const dot = id.lastIndexOf('.');
-  if (dot < 0) return [id, 0];
-  const position = Number.parseInt(id.slice(dot + 1), 36);
-  return [id.slice(0, dot), Number.isSafeInteger(position) && id.slice(dot + 1) === position.toString(36) ? position : -1];
-}
 
 /** One decision with what its batch says of it: its entry, cut from the batch's body by SQLite. */
 const DECISION_SELECT = `SELECT d.batch_id, d.position, d.idempotency_key, d.caller, d.outcome, d.decided_at, d.application_ref, d.input_hash,
@@ -121,59 +78,6 @@ export const PROBE_SQL = `INSERT INTO write_probe (id, at) VALUES (1, ?) ON CONF
 
 /** @default 5000: how long a connection waits for another one's write lock before SQLITE_BUSY */
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
-
-export interface DecisionRow {
-  idempotency_key?: string | null;
-  batch_id: string;
-  position: number;
-  caller: string | null;
-  outcome: Decision['outcome'];
-  decided_at: string;
-  application_ref: string | null;
-  input_hash: string | null;
-  entry: string;
-  descriptions: string;
-  model_version: string;
-  policy_version: string;
-}
-
-/**
- * One decision's entry in a batch body, an array: the input as received, probability, score, outcome, reasons as
- * [code, source, feature, impact, ruleId], policy hits as [ruleId, effect], and the model version and sha256 when
- * they are not the batch's. An entry migrated from the first layout holds reasons and hits as objects, then the
- * feature values.
- */
-export type Entry = [
-  input: unknown,
-  probability: number,
-  score: number,
-  outcome: Decision['outcome'],
-  reasons: Array<[string, Reason['source'], string, number, string | null] | Reason>,
-  hits: Array<[string, PolicyHitView['effect']] | PolicyHitView>,
-  model?: [version: string, sha256: string] | null,
-  features?: Record<string, number>,
-];
-
-export function decisionFromRow(row: DecisionRow): Decision {
-  const [, probability, score, , reasons, hits, model] = JSON.parse(row.entry) as Entry;
-  const descriptions = JSON.parse(row.descriptions) as { r?: Record<string, string>; h?: Record<string, string> };
-  return {
-    id: FIRST_LAYOUT_ID.test(row.batch_id) ? row.batch_id : decisionId(row.batch_id, row.position),
-    applicationRef: row.application_ref,
-    outcome: row.outcome,
-    probabilityOfDefault: probability,
-    score,
-    reasons: reasons.map((r) =>
-      Array.isArray(r)
-        ? { code: r[0], description: descriptions.r?.[r[0]] ?? '', source: r[1], feature: r[2], impact: r[3], ruleId: r[4] }
-        : r,
-    ),
-    policyHits: hits.map((h) => (Array.isArray(h) ? { ruleId: h[0], effect: h[1], description: descriptions.h?.[h[0]] ?? '' } : h)),
-    modelVersion: model?.[0] ?? row.model_version,
-    policyVersion: row.policy_version,
-    decidedAt: new Date(row.decided_at),
-  };
-}
 
 /** Opens (and creates) the audit database in WAL mode, safe for several processes on one host. */
 export function openAuditDatabase(file: string, sync: AuditSync, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS): Database.Database {
