@@ -125,3 +125,15 @@ function migrate(db: Database.Database): void {
     db.pragma(`user_version = ${AUDIT_SCHEMA_VERSION}`);
   }).immediate();
 }
+
+/**
+ * Retention on SQLite: deletes the decisions (index rows and batches) decided before `keptFrom`. Row by row, unlike
+ * PostgreSQL's dropped partitions; the file does not shrink until VACUUM, but the freed pages are reused.
+ */
+export function deleteDecidedBefore(db: Database.Database, keptFrom: Date): { decisions: number; batches: number } {
+  const cutoff = keptFrom.toISOString();
+  return db.transaction(() => ({
+    decisions: db.prepare('DELETE FROM decisions WHERE decided_at < ?').run(cutoff).changes,
+    batches: db.prepare('DELETE FROM decision_batches WHERE decided_at < ?').run(cutoff).changes,
+  })).immediate();
+}
