@@ -58,6 +58,18 @@ export function unavailableCode(error: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * node-postgres may hang the client, and with it the connection parameters and the password, on an error (pg-pool
+ * sets `error.client` on an idle connection's error): what is kept as a cause, and so may reach a log, is only the
+ * message and the code.
+ */
+function withoutClient(error: unknown): Error {
+  const plain = new Error(error instanceof Error ? error.message : String(error));
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string') Object.assign(plain, { code });
+  return plain;
+}
+
 const RETRIES = 3;
 /** retried at once: the statement was rolled back whole, and the other transaction has moved on */
 const RETRYABLE = new Set(['40001', '40P01']);
@@ -191,7 +203,7 @@ export class PostgresAuditStore implements AuditStore {
     try {
       await migrate(this.pool);
     } catch (error) {
-      throw new Error(`the audit database at ${this.location} cannot be used: ${(error as Error).message}`, { cause: error });
+      throw new Error(`the audit database at ${this.location} cannot be used: ${(error as Error).message}`, { cause: withoutClient(error) });
     }
     this.opened = true;
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), HEARTBEAT_MS).unref();
@@ -304,8 +316,8 @@ export class PostgresAuditStore implements AuditStore {
   /** The error a failed read or write's callers get: typed and retryable when the database is unavailable, else masked. */
   private refusal(error: unknown): Error {
     const code = this.noteFailure(error);
-    if (code === undefined) return new Error(`audit write failed: ${(error as Error).message}`, { cause: error });
-    return new AuditUnavailableError(code, { cause: error });
+    if (code === undefined) return new Error(`audit write failed: ${(error as Error).message}`, { cause: withoutClient(error) });
+    return new AuditUnavailableError(code, { cause: withoutClient(error) });
   }
 
   /** Counts a failure and, when it says the database is unavailable, stops taking writes until a probe commits. */
@@ -355,9 +367,9 @@ export class PostgresAuditStore implements AuditStore {
       return (await this.pool.query<T>(sql, params)).rows;
     } catch (error) {
       const code = unavailableCode(error);
-      if (code === undefined) throw error;
+      if (code === undefined) throw withoutClient(error);
       this.setUnavailable({ code, message: (error as Error).message });
-      throw new AuditUnavailableError(code, { cause: error });
+      throw new AuditUnavailableError(code, { cause: withoutClient(error) });
     }
   }
 
