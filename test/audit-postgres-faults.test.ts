@@ -133,6 +133,31 @@ describe('a replica on PostgreSQL', () => {
     expect(server.output()).not.toContain(POSTGRES_PASSWORD);
   });
 
+  it('answers 503, not a hang, when a write would wait past AUDIT_BUSY_TIMEOUT_MS (a lock held by someone else)', async () => {
+    const url = await postgres.createDatabase('locked');
+    const server = await startServerProcess({ AUDIT_DATABASE_URL: url, AUDIT_BUSY_TIMEOUT_MS: '1000', AUDIT_POOL_SIZE: '2' });
+    servers.push(server);
+    expect((await score(server, 'before-lock', 1)).status).toBe(200);
+    const holder = new pg.Client({ connectionString: url });
+    holder.on('error', () => undefined);
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE decisions IN ACCESS EXCLUSIVE MODE');
+      const blocked = await score(server, 'while-locked', 2);
+      expect({ status: blocked.status, codes: blocked.codes }).toEqual({ status: 503, codes: ['SERVICE_UNAVAILABLE'] });
+      expect(Number(blocked.retryAfter)).toBeGreaterThan(0);
+      await holder.query('ROLLBACK');
+    } finally {
+      await holder.end();
+    }
+    // the probe write commits once the lock is gone, and the same key is decided
+    await expect.poll(async () => (await ready(server)).status, { timeout: 20_000, interval: 100 }).toBe(200);
+    const after = await score(server, 'while-locked', 2);
+    expect(after.status).toBe(200);
+    expect(after.decision?.id).toBeTruthy();
+  });
+
   it('does not start when the database cannot be reached: one clear message, no password', async () => {
     const port = await freePort();
     const url = `postgres://loans:${POSTGRES_PASSWORD}@127.0.0.1:${port}/loans`;

@@ -201,7 +201,7 @@ export class PostgresAuditStore implements AuditStore {
   /** Applies the migrations (once across replicas) and creates the coming months' partitions; throws if unreachable. */
   async open(): Promise<void> {
     try {
-      await migrate(this.pool);
+      await this.withSchemaPool((pool) => migrate(pool));
     } catch (error) {
       throw new Error(`the audit database at ${this.location} cannot be used: ${(error as Error).message}`, { cause: withoutClient(error) });
     }
@@ -289,7 +289,26 @@ export class PostgresAuditStore implements AuditStore {
   }
 
   private ensureMonths(from: Date, to: Date): Promise<void> {
-    return ensurePartitions(this.pool, from, addMonths(monthStart(to), PARTITION_MONTHS_AHEAD));
+    return this.withSchemaPool((pool) => ensurePartitions(pool, from, addMonths(monthStart(to), PARTITION_MONTHS_AHEAD)));
+  }
+
+  /**
+   * Schema changes run on a connection of their own, without the request path's timeouts: a migration may take
+   * longer than a write may wait, and so may waiting for another replica's advisory lock.
+   */
+  private async withSchemaPool<T>(work: (pool: pg.Pool) => Promise<T>): Promise<T> {
+    const pool = new pg.Pool({
+      connectionString: this.url,
+      max: 1,
+      connectionTimeoutMillis: this.options.timeoutMs,
+      application_name: 'loan-decisioning-api-schema',
+    });
+    pool.on('error', () => undefined);
+    try {
+      return await work(pool);
+    } finally {
+      await pool.end();
+    }
   }
 
   /** The decisions that won the keys this flush lost, by caller and key. */
