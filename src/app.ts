@@ -1,6 +1,7 @@
 import { useGraphQlJit } from '@envelop/graphql-jit';
 import { useReadinessCheck } from 'graphql-yoga';
-import type { Config } from './config.js';
+import path from 'node:path';
+import { APP_ROOT, type Config } from './config.js';
 import type { Context, SharedContext } from './context.js';
 import type { AuditStore, AuditStoreEvents } from './decisions/audit/audit-store.js';
 import { PostgresAuditStore } from './decisions/audit/postgres-store.js';
@@ -13,6 +14,7 @@ import type { ScoringModel } from './model/scoring-model.js';
 import { createModelReloader } from './model-reload.js';
 import { API_KEY_HEADER, authenticate, KeyVerifier, useApiKeys } from './plugins/auth.js';
 import { useApplicationBudget } from './plugins/budget.js';
+import { useConsole } from './plugins/console.js';
 import { createRequestDeadline } from './plugins/deadline.js';
 import { useProductionPlugins } from './plugins/hardening.js';
 import { useBodyLimit } from './plugins/limits.js';
@@ -97,6 +99,8 @@ export function createApp(config: Config, logger: Logger) {
     plugins: [
       useRequestLog(logger, { onFinished: metrics.requestFinished }),
       useReplicaHeader(config.http.replicaId, state),
+      // the review console's page and bundle, built by `npm run build` into dist/console (CONSOLE=false: not served)
+      ...(config.http.console ? [useConsole(path.join(APP_ROOT, 'dist', 'console'), logger)] : []),
       useBodyLimit(config.http.maxBodyBytes),
       ...metrics.plugins,
       // not ready while the audit trail cannot be written either, so a proxy or orchestrator sends traffic elsewhere;

@@ -88,6 +88,7 @@ const envSchema = z
     SHUTDOWN_GRACE_MS: int(0, 600_000).default(1_000),
     SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(25_000),
     GRAPHIQL: bool.default(true),
+    CONSOLE: bool.default(true),
     GRAPHQL_JIT: bool.default(true),
     REPLICA_ID: z.string().min(1).optional(),
     MODEL_DIR_FILE: z.string().min(1).optional(),
@@ -154,6 +155,11 @@ function toConfig(env: z.output<typeof envSchema>) {
       /** after SIGTERM, how long in-flight requests may take before the process exits 1 */
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
       graphiql: env.GRAPHIQL,
+      /**
+       * serve the review console at /console (the page `npm run build` puts in dist/console)
+       * @default true
+       */
+      console: env.CONSOLE,
       /** execute through graphql-jit's compiled queries (the whole API suite runs under it) */
       graphqlJit: env.GRAPHQL_JIT,
       replicaId: env.REPLICA_ID ?? `${os.hostname()}:${process.pid}`,
