@@ -204,16 +204,16 @@ export function renderDecision(decision: Decision, options: Omit<ReviewFormOptio
     decision.policyHits.length > 0
       ? h('ul', { class: 'hits' }, ...decision.policyHits.map((p) => h('li', {}, h('span', { class: 'code' }, p.ruleId), ` ${words(p.effect)}: ${p.description}`)))
       : h('p', {}, 'No policy rule was hit.');
-  const review = decision.review
-    ? section('Review', reviewFacts(decision.review))
-    : decision.outcome === 'REFER'
-      ? reviewForm({ decision, ...options })
-      : section('Review', h('p', {}, `Only REFER decisions are reviewed; this one is ${words(decision.outcome).toLowerCase()}d by the model.`));
-  return [
-    summary,
+  const facts = [
     section('Reasons', reasons),
     section('Policy hits', hits),
     section('Application', decision.application ? applicationFacts(decision.application) : h('p', {}, 'Not recorded.')),
-    review,
   ];
+  // a review made is read first; the form to make one comes after what the reviewer has to read
+  if (decision.review) return [summary, section('Review', reviewFacts(decision.review)), ...facts];
+  const review =
+    decision.outcome === 'REFER'
+      ? reviewForm({ decision, ...options })
+      : section('Review', h('p', {}, `Only REFER decisions are reviewed; the model ${words(decision.outcome).toLowerCase()}d this one.`));
+  return [summary, ...facts, review];
 }
