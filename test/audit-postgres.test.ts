@@ -205,7 +205,7 @@ describe('npm run audit:copy', () => {
 
     const again = await auditCli(['copy', '--from', file, '--to', url], {});
     expect(again.code, again.output).toBe(0);
-    expect(again.output).toContain('inserted 0 decisions in 0 batches, 0 idempotency keys');
+    expect(again.output).toContain('inserted 0 decisions in 0 batches, 0 idempotency keys, 0 reviews');
     expect(again.output).toContain(`verified: ${total} of ${total}`);
     expect(resumed.output + again.output).not.toContain(POSTGRES_PASSWORD);
     expect(await destination.count()).toBe(total + 1);
