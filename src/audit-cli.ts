@@ -59,7 +59,7 @@ async function run(argv: string[]): Promise<void> {
       const db = openAuditDatabase(config.audit.file, config.audit.sync);
       const deleted = deleteDecidedBefore(db, keptFrom);
       db.close();
-      console.log(`SQLite audit trail: kept from ${keptFrom.toISOString().slice(0, 7)}; deleted ${deleted.decisions} decisions in ${deleted.batches} batches`);
+      console.log(`SQLite audit trail: kept from ${keptFrom.toISOString().slice(0, 7)}; deleted ${deleted.decisions} decisions in ${deleted.batches} batches, ${deleted.reviews} reviews`);
       return;
     }
     const pool = poolFor(url, config);
@@ -87,7 +87,7 @@ async function run(argv: string[]): Promise<void> {
         onProgress: (p) => console.log(`copied ${p.batches}/${p.batchesTotal} batches, ${p.decisions}/${p.decisionsTotal} decisions`),
       });
       console.log(`source ${from}: ${report.source.decisions} decisions in ${report.source.batches} batches`);
-      console.log(`destination ${describeDatabaseUrl(to)}: inserted ${report.inserted.decisions} decisions in ${report.inserted.batches} batches, ${report.inserted.keys} idempotency keys`);
+      console.log(`destination ${describeDatabaseUrl(to)}: inserted ${report.inserted.decisions} decisions in ${report.inserted.batches} batches, ${report.inserted.keys} idempotency keys, ${report.inserted.reviews} reviews`);
       console.log(`verified: ${report.present} of ${report.source.decisions} decisions of the source are in the destination`);
       if (report.keyConflicts > 0) {
         console.log(`${report.keyConflicts} idempotency keys were already taken in the destination by other decisions: those keys keep answering the destination's decisions`);

@@ -91,6 +91,8 @@ describe('the audit database of the first layout', () => {
           modelVersion: 'm-1',
           policyVersion: 'p-1',
           decidedAt: new Date('2026-11-01T00:00:00.000Z'),
+          application: JSON.parse(OLD_INPUT),
+          review: null,
         },
       });
       // every stored value kept: the input as received and the feature values too

@@ -164,6 +164,19 @@ describe('months', () => {
   });
 });
 
+describe('reviews', () => {
+  it('are append-only: the database refuses to update one', async () => {
+    const { url, pool } = await newDatabase();
+    const store = await openStore(url);
+    const batch = auditBatch({ size: 1 });
+    await store.recordBatch(batch);
+    const review = { outcome: 'APPROVE' as const, reasonCodes: [], note: null, reviewer: 'officer-1', reviewedAt: new Date() };
+    expect(await store.recordReview(batch.decisions[0].id, review)).toBe('stored');
+    await expect(pool.query(`UPDATE reviews SET outcome = 'DECLINE'`)).rejects.toThrow('reviews are append-only');
+    expect((await store.getDecision(batch.decisions[0].id))!.decision.review?.outcome).toBe('APPROVE');
+  });
+});
+
 describe('npm run audit:copy', () => {
   it('copies a SQLite trail whole, resumes after being killed, and a second run doubles nothing', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'loan-api-copy-'));
@@ -205,7 +218,7 @@ describe('npm run audit:copy', () => {
 
     const again = await auditCli(['copy', '--from', file, '--to', url], {});
     expect(again.code, again.output).toBe(0);
-    expect(again.output).toContain('inserted 0 decisions in 0 batches, 0 idempotency keys');
+    expect(again.output).toContain('inserted 0 decisions in 0 batches, 0 idempotency keys, 0 reviews');
     expect(again.output).toContain(`verified: ${total} of ${total}`);
     expect(resumed.output + again.output).not.toContain(POSTGRES_PASSWORD);
     expect(await destination.count()).toBe(total + 1);

@@ -48,10 +48,13 @@ export function auditBatch(spec: BatchSpec = {}): AuditBatch & { decisions: Deci
       policyVersion: 'policy-test',
       decidedAt,
     };
+    const input = { applicationRef: decision.applicationRef, loanAmount: 1000 + n, note: 'ünïcödé "quoted" \\ back' };
+    // as a store reads it back: with the input as received, and no review yet
+    Object.assign(decision, { application: input, review: null });
     decisions.push(decision);
     items.push({
       decision,
-      input: { applicationRef: decision.applicationRef, loanAmount: 1000 + n, note: 'ünïcödé "quoted" \\ back' },
+      input,
       idempotencyKey: key,
       inputHash: key === null ? null : (spec.hashes?.[n] ?? `hash-of-${key}`),
       modelSha256: spec.otherModel && n > 0 ? 'sha-other' : 'sha-first',

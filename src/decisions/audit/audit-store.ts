@@ -1,4 +1,6 @@
 import type { Decision } from '../decision.js';
+import type { Review } from '../review.js';
+import type { HistoryQuery } from './history.js';
 import type { BatchValues, Entry, IndexValues } from './records.js';
 
 /**
@@ -28,6 +30,16 @@ export interface AuditStore {
   findByKeys(caller: string | null, keys: readonly string[]): Promise<Map<string, { decision: Decision; inputHash: string }>>;
   /** Everything stored of one decision (its index row, its batch's row, its entry decoded), for audits and tests. */
   getRecord(id: string): Promise<Record<string, unknown> | undefined>;
+  /**
+   * Decisions newest first (decided_at, then id, descending) after the query's cursor, filtered, at most `limit`:
+   * keyset pagination on the trail's indexes, so the 1,000th page costs what the first does.
+   */
+  listDecisions(query: HistoryQuery): Promise<Decision[]>;
+  /**
+   * Records a person's review of a decision, append-only, beside it: 'stored', or 'already-reviewed' when it has one
+   * (from any replica: a unique constraint decides, not a read before the write).
+   */
+  recordReview(decisionId: string, review: Review): Promise<'stored' | 'already-reviewed'>;
   /** decisions recorded (indexed) in the whole trail */
   count(): Promise<number>;
   /** Writes what is queued, waits for every write to commit, then lets go of the engine. */
@@ -124,7 +136,7 @@ export function batchRows(batch: AuditBatch): BatchRows {
     entries[n] = sameModel
       ? [input, d.probabilityOfDefault, d.score, d.outcome, reasons, hits]
       : [input, d.probabilityOfDefault, d.score, d.outcome, reasons, hits, [d.modelVersion, modelSha256]];
-    index[n] = [batch.batchId, n, batch.caller, d.outcome, decidedAt, d.applicationRef, idempotencyKey, inputHash];
+    index[n] = [batch.batchId, n, batch.caller, d.outcome, decidedAt, d.applicationRef, idempotencyKey, inputHash, sameModel ? null : d.modelVersion];
   }
   return {
     batch: [

@@ -14,7 +14,7 @@ export interface CopyReport {
   /** what the SQLite trail holds */
   source: { batches: number; decisions: number };
   /** rows this run inserted (a second run inserts none) */
-  inserted: { batches: number; decisions: number; keys: number };
+  inserted: { batches: number; decisions: number; keys: number; reviews: number };
   /** decisions of the source found in the destination afterwards, each by its id: equal to source.decisions */
   present: number;
   /**
@@ -47,12 +47,26 @@ interface IndexRow {
   application_ref: string | null;
   idempotency_key: string | null;
   input_hash: string | null;
+  model_version: string | null;
+}
+
+interface ReviewRow {
+  batch_id: string;
+  position: number;
+  decided_at: string;
+  outcome: string;
+  reason_codes: string;
+  note: string | null;
+  reviewer: string;
+  reviewed_at: string;
 }
 
 const BATCH_COLUMNS = ['batch_id', 'caller', 'received_at', 'decided_at', 'latency_ms', 'model_version', 'model_sha256', 'policy_version', 'descriptions', 'body'] as const;
 const BATCH_TYPES = ['text', 'text', 'timestamptz', 'timestamptz', 'float8', 'text', 'text', 'text', 'json', 'json'];
-const INDEX_COLUMNS = ['batch_id', 'position', 'caller', 'outcome', 'decided_at', 'application_ref', 'idempotency_key', 'input_hash'] as const;
-const INDEX_TYPES = ['text', 'int', 'text', 'text', 'timestamptz', 'text', 'text', 'text'];
+const INDEX_COLUMNS = ['batch_id', 'position', 'caller', 'outcome', 'decided_at', 'application_ref', 'idempotency_key', 'input_hash', 'model_version'] as const;
+const INDEX_TYPES = ['text', 'int', 'text', 'text', 'timestamptz', 'text', 'text', 'text', 'text'];
+const REVIEW_COLUMNS = ['batch_id', 'position', 'decided_at', 'outcome', 'reason_codes', 'note', 'reviewer', 'reviewed_at'] as const;
+const REVIEW_TYPES = ['text', 'int', 'timestamptz', 'text', 'json', 'text', 'text', 'timestamptz'];
 
 /** INSERT … SELECT FROM unnest($1::type[], …) ON CONFLICT DO NOTHING: one statement for a whole chunk's rows. */
 function insertUnnest(table: string, columns: readonly string[], types: string[], returning = ''): string {
@@ -91,6 +105,12 @@ export async function copySqliteToPostgres(
     const indexOf = source.prepare<[string], IndexRow>(
       'SELECT * FROM decisions WHERE batch_id IN (SELECT value FROM json_each(?)) ORDER BY batch_id, position',
     );
+    const reviewsOf = source.prepare<[string], ReviewRow>(
+      `SELECT r.batch_id, r.position, d.decided_at, r.outcome, r.reason_codes, r.note, r.reviewer, r.reviewed_at
+       FROM reviews r JOIN decisions d ON d.batch_id = r.batch_id AND d.position = r.position
+       WHERE r.batch_id IN (SELECT value FROM json_each(?))`,
+    );
+    const insertReviews = insertUnnest('reviews', REVIEW_COLUMNS, REVIEW_TYPES, 'RETURNING 1');
     const insertBatches = insertUnnest('decision_batches', BATCH_COLUMNS, BATCH_TYPES, 'RETURNING 1');
     const insertIndex = insertUnnest('decisions', INDEX_COLUMNS, INDEX_TYPES, 'RETURNING 1');
     const insertKeys = `INSERT INTO idempotency_keys (caller, idempotency_key, batch_id, position, decided_at, input_hash)
@@ -103,7 +123,7 @@ export async function copySqliteToPostgres(
 
     const report: CopyReport = {
       source: { batches: totals.batches, decisions: totals.decisions },
-      inserted: { batches: 0, decisions: 0, keys: 0 },
+      inserted: { batches: 0, decisions: 0, keys: 0, reviews: 0 },
       present: 0,
       keyConflicts: 0,
     };
@@ -114,6 +134,7 @@ export async function copySqliteToPostgres(
       after = batches[batches.length - 1].rowid;
       const index = indexOf.all(JSON.stringify(batches.map((b) => b.batch_id)));
       const keyed = index.filter((row) => row.idempotency_key !== null);
+      const reviews = reviewsOf.all(JSON.stringify(batches.map((b) => b.batch_id)));
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
@@ -126,6 +147,7 @@ export async function copySqliteToPostgres(
           const { rows } = await client.query<{ n: string }>(sameKey, columnsOf(keyed, ['caller', 'idempotency_key', 'batch_id', 'position']));
           report.keyConflicts += keyed.length - Number(rows[0].n);
         }
+        if (reviews.length > 0) report.inserted.reviews += (await client.query(insertReviews, columnsOf(reviews, REVIEW_COLUMNS))).rowCount ?? 0;
         await client.query('COMMIT');
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined);

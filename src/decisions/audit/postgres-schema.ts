@@ -16,7 +16,7 @@ const SCHEMA_LOCK = 4_127_031_559;
 /** Monthly partitions exist from the current month to this many months ahead (re-checked every few hours). */
 export const PARTITION_MONTHS_AHEAD = 3;
 
-const PARTITIONED_TABLES = ['decision_batches', 'decisions'] as const;
+const PARTITIONED_TABLES = ['decision_batches', 'decisions', 'reviews'] as const;
 
 function projectRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
@@ -107,9 +107,15 @@ export function partitionName(table: string, month: Date): string {
 
 /** Creates the monthly partitions of both tables from `from`'s month to `to`'s, those missing (idempotent). */
 async function createPartitions(client: pg.ClientBase, from: Date, to: Date): Promise<void> {
+  // the tables the applied migrations have made (a database being migrated has not all of them yet)
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT relname AS name FROM pg_class WHERE relkind = 'p' AND relname = ANY($1::text[])`,
+    [PARTITIONED_TABLES],
+  );
+  const tables = rows.map((r) => r.name);
   for (let month = monthStart(from); month <= to; month = addMonths(month, 1)) {
     const next = addMonths(month, 1);
-    for (const table of PARTITIONED_TABLES) {
+    for (const table of tables) {
       await client.query(
         `CREATE TABLE IF NOT EXISTS ${partitionName(table, month)} PARTITION OF ${table}
            FOR VALUES FROM ('${month.toISOString()}') TO ('${next.toISOString()}')`,

@@ -13,6 +13,8 @@ import {
 } from './audit-store.js';
 import { addMonths, ensurePartitions, migrate, monthStart, PARTITION_MONTHS_AHEAD } from './postgres-schema.js';
 import { decisionFromRow, parseDecisionId, type DecisionRow } from './records.js';
+import { decisionsFromBatches, historySql, type HistoryQuery, type ListedBatch, type ListedRow } from './history.js';
+import type { Review } from '../review.js';
 
 export interface PostgresStoreOptions extends AuditStoreEvents {
   /** connections this replica opens at most */
@@ -79,8 +81,19 @@ const PARTITION_CHECK_MS = 6 * 3600_000;
 
 const DECISION_SELECT = `SELECT d.batch_id, d.position, d.idempotency_key, d.caller, d.outcome, d.decided_at,
     d.application_ref, d.input_hash, (b.body -> d.position)::text AS entry, b.descriptions::text AS descriptions,
-    b.model_version, b.policy_version
-  FROM decisions d JOIN decision_batches b ON b.batch_id = d.batch_id AND b.decided_at = d.decided_at`;
+    coalesce(d.model_version, b.model_version) AS model_version, b.policy_version,
+    r.outcome AS review_outcome, r.reason_codes::text AS review_reason_codes, r.note AS review_note,
+    r.reviewer AS review_reviewer, r.reviewed_at AS review_reviewed_at
+  FROM decisions d JOIN decision_batches b ON b.batch_id = d.batch_id AND b.decided_at = d.decided_at
+  LEFT JOIN reviews r ON r.batch_id = d.batch_id AND r.position = d.position AND r.decided_at = d.decided_at`;
+
+const BATCHES_BY_IDS_SQL = `SELECT batch_id, body::text AS body, descriptions::text AS descriptions, model_version, policy_version
+  FROM decision_batches WHERE batch_id = ANY($1::text[])`;
+
+/** One review per decision: the primary key decides between replicas; the decision's month from its index row. */
+const REVIEW_INSERT_SQL = `INSERT INTO reviews (batch_id, position, decided_at, outcome, reason_codes, note, reviewer, reviewed_at)
+  SELECT batch_id, position, decided_at, $3, $4::json, $5, $6, $7 FROM decisions WHERE batch_id = $1 AND position = $2
+  ON CONFLICT DO NOTHING`;
 
 const BY_ID_SQL = `${DECISION_SELECT} WHERE d.batch_id = $1 AND d.position = $2`;
 
@@ -106,12 +119,12 @@ function writeStatement(batchCount: number, keyed: boolean): string {
   }
   const i = (n: number) => `$${batchCount * BATCH_COLUMNS + n}`;
   const input = `SELECT * FROM unnest(${i(1)}::text[], ${i(2)}::int[], ${i(3)}::text[], ${i(4)}::text[], ${i(5)}::timestamptz[],
-      ${i(6)}::text[], ${i(7)}::text[], ${i(8)}::text[])
-    AS t(batch_id, position, caller, outcome, decided_at, application_ref, idempotency_key, input_hash)`;
+      ${i(6)}::text[], ${i(7)}::text[], ${i(8)}::text[], ${i(9)}::text[])
+    AS t(batch_id, position, caller, outcome, decided_at, application_ref, idempotency_key, input_hash, model_version)`;
   const batches = `INSERT INTO decision_batches (batch_id, caller, received_at, decided_at, latency_ms, model_version,
       model_sha256, policy_version, descriptions, body) VALUES ${values.join(', ')}`;
   const decisions = `INSERT INTO decisions (batch_id, position, caller, outcome, decided_at, application_ref,
-      idempotency_key, input_hash)`;
+      idempotency_key, input_hash, model_version)`;
   if (!keyed) return `WITH batches AS (${batches}) ${decisions} ${input}`;
   return `WITH batches AS (${batches}),
     input AS (${input}),
@@ -131,9 +144,9 @@ function writeStatement(batchCount: number, keyed: boolean): string {
 function writeParameters(batches: BatchRows[]): unknown[] {
   const params: unknown[] = [];
   for (const { batch } of batches) params.push(...batch);
-  const columns: unknown[][] = [[], [], [], [], [], [], [], []];
+  const columns: unknown[][] = [[], [], [], [], [], [], [], [], []];
   for (const { index } of batches) {
-    for (const row of index) for (let c = 0; c < 8; c++) columns[c].push(row[c]);
+    for (const row of index) for (let c = 0; c < 9; c++) columns[c].push(row[c]);
   }
   params.push(...columns);
   return params;
@@ -406,6 +419,43 @@ export class PostgresAuditStore implements AuditStore {
       found.set(row.idempotency_key!, { decision: decisionFromRow(row), inputHash: row.input_hash! });
     }
     return found;
+  }
+
+  async listDecisions(query: HistoryQuery): Promise<Decision[]> {
+    const params: unknown[] = [];
+    const sql = historySql(query, (value) => {
+      params.push(value);
+      return `$${params.length}`;
+    });
+    const rows = await this.read<ListedRow>(sql, params);
+    if (rows.length === 0) return [];
+    const batches = await this.read<ListedBatch>(BATCHES_BY_IDS_SQL, [[...new Set(rows.map((r) => r.batch_id))]]);
+    return decisionsFromBatches(rows, batches);
+  }
+
+  async recordReview(decisionId: string, review: Review): Promise<'stored' | 'already-reviewed'> {
+    if (!this.opened || this.closing) throw new Error('the audit store is not open');
+    if (this.unavailable) throw new AuditUnavailableError(this.unavailable.code);
+    const [batchId, position] = parseDecisionId(decisionId);
+    const params = [batchId, position, review.outcome, JSON.stringify(review.reasonCodes), review.note, review.reviewer, review.reviewedAt];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { rowCount } = await this.pool.query(REVIEW_INSERT_SQL, params);
+        this.transactions++;
+        return rowCount === 1 ? 'stored' : 'already-reviewed';
+      } catch (error) {
+        // a review of a decision whose month's reviews partition does not exist yet (a trail copied in)
+        if ((error as { code?: string }).code === '23514' && attempt === 1) {
+          const { rows } = await this.pool.query<{ decided_at: Date }>(
+            'SELECT decided_at FROM decisions WHERE batch_id = $1 AND position = $2',
+            [batchId, position],
+          );
+          if (rows[0]) await this.ensureMonths(rows[0].decided_at, rows[0].decided_at);
+          continue;
+        }
+        throw this.refusal(error);
+      }
+    }
   }
 
   async getRecord(id: string): Promise<Record<string, unknown> | undefined> {

@@ -1,4 +1,6 @@
+import type { LoanApplication } from '../../model/application.js';
 import type { Decision, PolicyHitView, Reason } from '../decision.js';
+import type { Review, ReviewOutcome } from '../review.js';
 
 /** A batch row's values, in the order of its columns (the same in SQLite and PostgreSQL). */
 export type BatchValues = [
@@ -24,6 +26,8 @@ export type IndexValues = [
   applicationRef: string | null,
   idempotencyKey: string | null,
   inputHash: string | null,
+  /** null: the batch's model (a decision only names its own when a hot swap split the batch) */
+  modelVersion: string | null,
 ];
 
 /** A decision id: its batch's random id, a dot, and its position in the batch (base 36). */
@@ -42,7 +46,17 @@ export function parseDecisionId(id: string): [string, number] {
   return [id.slice(0, dot), Number.isSafeInteger(position) && id.slice(dot + 1) === position.toString(36) ? position : -1];
 }
 
-export interface DecisionRow {
+/** A review's columns, as the decision queries select them beside a decision (all null: not reviewed). */
+export interface ReviewColumns {
+  review_outcome?: ReviewOutcome | null;
+  /** a JSON array of codes */
+  review_reason_codes?: string | null;
+  review_note?: string | null;
+  review_reviewer?: string | null;
+  review_reviewed_at?: string | Date | null;
+}
+
+export interface DecisionRow extends ReviewColumns {
   idempotency_key?: string | null;
   batch_id: string;
   position: number;
@@ -75,8 +89,34 @@ export type Entry = [
 ];
 
 export function decisionFromRow(row: DecisionRow): Decision {
-  const [, probability, score, , reasons, hits, model] = JSON.parse(row.entry) as Entry;
-  const descriptions = JSON.parse(row.descriptions) as { r?: Record<string, string>; h?: Record<string, string> };
+  return decisionFromEntry(row, JSON.parse(row.entry) as Entry, JSON.parse(row.descriptions) as Descriptions, row.model_version);
+}
+
+/** {"r": {reason code: description}, "h": {rule id: description}} of a batch */
+export interface Descriptions {
+  r?: Record<string, string>;
+  h?: Record<string, string>;
+}
+
+export function reviewFromRow(row: ReviewColumns): Review | null {
+  if (!row.review_outcome) return null;
+  return {
+    outcome: row.review_outcome,
+    reasonCodes: JSON.parse(row.review_reason_codes ?? '[]') as string[],
+    note: row.review_note ?? null,
+    reviewer: row.review_reviewer!,
+    reviewedAt: new Date(row.review_reviewed_at!),
+  };
+}
+
+/** A decision from its index row (and review), its entry in the batch body, and the batch's descriptions and model. */
+export function decisionFromEntry(
+  row: Pick<DecisionRow, 'batch_id' | 'position' | 'application_ref' | 'outcome' | 'policy_version' | 'decided_at'> & ReviewColumns,
+  entry: Entry,
+  descriptions: Descriptions,
+  batchModelVersion: string,
+): Decision {
+  const [input, probability, score, , reasons, hits, model] = entry;
   return {
     id: FIRST_LAYOUT_ID.test(row.batch_id) ? row.batch_id : decisionId(row.batch_id, row.position),
     applicationRef: row.application_ref,
@@ -89,9 +129,10 @@ export function decisionFromRow(row: DecisionRow): Decision {
         : r,
     ),
     policyHits: hits.map((h) => (Array.isArray(h) ? { ruleId: h[0], effect: h[1], description: descriptions.h?.[h[0]] ?? '' } : h)),
-    modelVersion: model?.[0] ?? row.model_version,
+    modelVersion: model?.[0] ?? batchModelVersion,
     policyVersion: row.policy_version,
     decidedAt: new Date(row.decided_at),
+    application: input as LoanApplication,
+    review: reviewFromRow(row),
   };
 }
-

@@ -47,22 +47,60 @@ CREATE TABLE write_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NUL
 `;
 
 /**
- * `PRAGMA user_version` of this layout. 0: the first release's, one wide row per decision, whose idempotency key was
- * unique across all partners (one partner could read or block another's key).
+ * Version 2: the history and reviews. A decision's own model version when it is not its batch's; indexes that hold
+ * the decisions newest first (all, per partner, per application reference) for keyset pagination; and the reviews
+ * of REFERs, one per decision, append-only (a trigger refuses any update).
  */
-export const AUDIT_SCHEMA_VERSION = 1;
+const HISTORY_AND_REVIEWS = `
+ALTER TABLE decisions ADD COLUMN model_version TEXT;
+UPDATE decisions SET model_version = (
+  SELECT json_extract(b.body, '$[' || decisions.position || '][6][0]') FROM decision_batches b WHERE b.batch_id = decisions.batch_id);
+CREATE INDEX decisions_by_time ON decisions (decided_at, batch_id, position);
+CREATE INDEX decisions_by_caller ON decisions (caller, decided_at, batch_id, position);
+CREATE INDEX decisions_by_ref ON decisions (application_ref, decided_at, batch_id, position) WHERE application_ref IS NOT NULL;
+CREATE TABLE reviews (
+  batch_id     TEXT NOT NULL,
+  position     INTEGER NOT NULL,
+  outcome      TEXT NOT NULL,
+  -- a JSON array of reason codes
+  reason_codes TEXT NOT NULL,
+  note         TEXT,
+  reviewer     TEXT NOT NULL,
+  reviewed_at  TEXT NOT NULL,
+  PRIMARY KEY (batch_id, position)
+) WITHOUT ROWID;
+CREATE TRIGGER reviews_append_only BEFORE UPDATE ON reviews BEGIN SELECT RAISE(ABORT, 'reviews are append-only'); END;
+`;
+
+/**
+ * `PRAGMA user_version` of this layout. 0: the first release's, one wide row per decision, whose idempotency key was
+ * unique across all partners (one partner could read or block another's key). 1: batches and their index rows.
+ * 2: the history's indexes and the reviews.
+ */
+export const AUDIT_SCHEMA_VERSION = 2;
 
 export const BATCH_INSERT_SQL = `INSERT INTO decision_batches (batch_id, caller, received_at, decided_at, latency_ms,
   model_version, model_sha256, policy_version, descriptions, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 export const INDEX_INSERT_SQL = `INSERT INTO decisions (batch_id, position, caller, outcome, decided_at, application_ref,
-  idempotency_key, input_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+  idempotency_key, input_hash, model_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (ifnull(caller, ''), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`;
 
 /** One decision with what its batch says of it: its entry, cut from the batch's body by SQLite. */
 const DECISION_SELECT = `SELECT d.batch_id, d.position, d.idempotency_key, d.caller, d.outcome, d.decided_at, d.application_ref, d.input_hash,
-    json_extract(b.body, '$[' || d.position || ']') AS entry, b.descriptions, b.model_version, b.policy_version
-  FROM decisions d JOIN decision_batches b ON b.batch_id = d.batch_id`;
+    json_extract(b.body, '$[' || d.position || ']') AS entry, b.descriptions, b.model_version, b.policy_version,
+    r.outcome AS review_outcome, r.reason_codes AS review_reason_codes, r.note AS review_note, r.reviewer AS review_reviewer,
+    r.reviewed_at AS review_reviewed_at
+  FROM decisions d JOIN decision_batches b ON b.batch_id = d.batch_id
+  LEFT JOIN reviews r ON r.batch_id = d.batch_id AND r.position = d.position`;
+
+/** The batches of a page of the history, each body once. */
+export const BATCHES_BY_IDS_SQL = `SELECT batch_id, body, descriptions, model_version, policy_version FROM decision_batches
+  WHERE batch_id IN (SELECT value FROM json_each(?))`;
+
+/** A review: stored once per decision (the primary key decides), never updated. */
+export const REVIEW_INSERT_SQL = `INSERT INTO reviews (batch_id, position, outcome, reason_codes, note, reviewer, reviewed_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`;
 
 export const BY_ID_SQL = `${DECISION_SELECT} WHERE d.batch_id = ? AND d.position = ?`;
 
@@ -106,22 +144,25 @@ function migrate(db: Database.Database): void {
     if (current > AUDIT_SCHEMA_VERSION) {
       throw new Error(`the audit database has schema version ${current}; this release knows up to ${AUDIT_SCHEMA_VERSION}`);
     }
-    const first = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'decisions'").get() !== undefined;
-    if (first) db.exec('ALTER TABLE decisions RENAME TO decisions_first_layout');
-    db.exec(LAYOUT);
-    if (first) {
+    if (current === 0) {
+      const first = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'decisions'").get() !== undefined;
+      if (first) db.exec('ALTER TABLE decisions RENAME TO decisions_first_layout');
+      db.exec(LAYOUT);
       // %!.17g: every bit of the stored double, as JavaScript reads it back
-      db.exec(`
-        INSERT INTO decision_batches (batch_id, caller, received_at, decided_at, latency_ms, model_version, model_sha256,
-            policy_version, descriptions, body)
-          SELECT id, caller, received_at, decided_at, latency_ms, model_version, model_sha256, policy_version, '{}',
-            '[[' || input_json || ',' || printf('%!.17g', probability) || ',' || score || ',"' || outcome || '",' ||
-            reasons_json || ',' || policy_hits_json || ',null,' || features_json || ']]'
-          FROM decisions_first_layout;
-        INSERT INTO decisions (batch_id, position, caller, outcome, decided_at, application_ref, idempotency_key, input_hash)
-          SELECT id, 0, caller, outcome, decided_at, application_ref, idempotency_key, input_hash FROM decisions_first_layout;
-        DROP TABLE decisions_first_layout;`);
+      if (first) {
+        db.exec(`
+          INSERT INTO decision_batches (batch_id, caller, received_at, decided_at, latency_ms, model_version, model_sha256,
+              policy_version, descriptions, body)
+            SELECT id, caller, received_at, decided_at, latency_ms, model_version, model_sha256, policy_version, '{}',
+              '[[' || input_json || ',' || printf('%!.17g', probability) || ',' || score || ',"' || outcome || '",' ||
+              reasons_json || ',' || policy_hits_json || ',null,' || features_json || ']]'
+            FROM decisions_first_layout;
+          INSERT INTO decisions (batch_id, position, caller, outcome, decided_at, application_ref, idempotency_key, input_hash)
+            SELECT id, 0, caller, outcome, decided_at, application_ref, idempotency_key, input_hash FROM decisions_first_layout;
+          DROP TABLE decisions_first_layout;`);
+      }
     }
+    db.exec(HISTORY_AND_REVIEWS);
     db.pragma(`user_version = ${AUDIT_SCHEMA_VERSION}`);
   }).immediate();
 }
@@ -130,9 +171,12 @@ function migrate(db: Database.Database): void {
  * Retention on SQLite: deletes the decisions (index rows and batches) decided before `keptFrom`. Row by row, unlike
  * PostgreSQL's dropped partitions; the file does not shrink until VACUUM, but the freed pages are reused.
  */
-export function deleteDecidedBefore(db: Database.Database, keptFrom: Date): { decisions: number; batches: number } {
+export function deleteDecidedBefore(db: Database.Database, keptFrom: Date): { reviews: number; decisions: number; batches: number } {
   const cutoff = keptFrom.toISOString();
   return db.transaction(() => ({
+    reviews: db
+      .prepare('DELETE FROM reviews WHERE (batch_id, position) IN (SELECT batch_id, position FROM decisions WHERE decided_at < ?)')
+      .run(cutoff).changes,
     decisions: db.prepare('DELETE FROM decisions WHERE decided_at < ?').run(cutoff).changes,
     batches: db.prepare('DELETE FROM decision_batches WHERE decided_at < ?').run(cutoff).changes,
   })).immediate();

@@ -15,8 +15,17 @@ import {
   type RecordResult,
 } from './audit-store.js';
 import { decisionFromRow, parseDecisionId, type DecisionRow } from './records.js';
-import { BY_CALLER_KEYS_SQL, BY_ID_SQL, DEFAULT_BUSY_TIMEOUT_MS, openAuditDatabase, type AuditSync } from './sqlite-schema.js';
-import type { RowOutcome, WriteReply, WriteRequest } from './sqlite-writer.js';
+import {
+  BATCHES_BY_IDS_SQL,
+  BY_CALLER_KEYS_SQL,
+  BY_ID_SQL,
+  DEFAULT_BUSY_TIMEOUT_MS,
+  openAuditDatabase,
+  type AuditSync,
+} from './sqlite-schema.js';
+import type { ReviewValues, RowOutcome, WriteReply, WriteRequest } from './sqlite-writer.js';
+import { decisionsFromBatches, historySql, type HistoryQuery, type ListedBatch, type ListedRow } from './history.js';
+import type { Review } from '../review.js';
 
 export type { AuditSync };
 
@@ -69,6 +78,7 @@ export class SqliteAuditStore implements AuditStore {
   private readonly writer: Worker;
   private queued: Pending[] = [];
   private readonly inFlight = new Map<number, Pending[]>();
+  private readonly reviews = new Map<number, { resolve: (r: 'stored' | 'already-reviewed') => void; reject: (e: unknown) => void }>();
   private seq = 0;
   private failure: Error | undefined;
   private unavailable: { code: string; message: string } | undefined;
@@ -77,6 +87,7 @@ export class SqliteAuditStore implements AuditStore {
   private closing = false;
   private readonly byId: Database.Statement<[string, number], DecisionRow>;
   private readonly byCallerKeys: Database.Statement<[string | null, string], DecisionRow>;
+  private readonly batchesByIds: Database.Statement<[string], ListedBatch>;
   /** transactions committed so far (tests, metrics) */
   transactions = 0;
 
@@ -90,6 +101,7 @@ export class SqliteAuditStore implements AuditStore {
     this.db = openAuditDatabase(file, sync, busyTimeoutMs);
     this.byId = this.db.prepare(BY_ID_SQL);
     this.byCallerKeys = this.db.prepare(BY_CALLER_KEYS_SQL);
+    this.batchesByIds = this.db.prepare(BATCHES_BY_IDS_SQL);
     this.writer = startWriter(file, sync, busyTimeoutMs);
     this.writer.on('message', (reply: WriteReply) => this.settle(reply));
     this.writer.on('error', (error) => this.fail(error));
@@ -137,8 +149,15 @@ export class SqliteAuditStore implements AuditStore {
       else this.setUnavailable(undefined);
       return;
     }
+    const review = this.reviews.get(reply.seq);
+    if (review) {
+      this.reviews.delete(reply.seq);
+      if ('error' in reply) review.reject(this.writeFailed(reply));
+      else if ('reviewed' in reply) review.resolve(reply.reviewed ? 'stored' : 'already-reviewed');
+      return;
+    }
     const batch = this.inFlight.get(reply.seq);
-    if (!batch) return;
+    if (!batch || !('outcomes' in reply || 'error' in reply)) return;
     this.inFlight.delete(reply.seq);
     if ('error' in reply) {
       const error = this.writeFailed(reply);
@@ -203,6 +222,8 @@ export class SqliteAuditStore implements AuditStore {
     clearInterval(this.probeTimer);
     for (const batch of this.inFlight.values()) for (const p of batch) p.reject(error);
     this.inFlight.clear();
+    for (const r of this.reviews.values()) r.reject(error);
+    this.reviews.clear();
     for (const p of this.queued) p.reject(error);
     this.queued = [];
   }
@@ -221,6 +242,41 @@ export class SqliteAuditStore implements AuditStore {
       found.set(row.idempotency_key!, { decision: decisionFromRow(row), inputHash: row.input_hash! });
     }
     return found;
+  }
+
+  async listDecisions(query: HistoryQuery): Promise<Decision[]> {
+    const params: unknown[] = [];
+    const sql = historySql(query, (value) => {
+      params.push(value);
+      return '?';
+    });
+    return this.read(() => {
+      // the statement differs with the filter: better-sqlite3 caches nothing, SQLite plans it in microseconds
+      const rows = this.db.prepare<unknown[], ListedRow>(sql).all(...params);
+      if (rows.length === 0) return [];
+      const batches = this.batchesByIds.all(JSON.stringify([...new Set(rows.map((r) => r.batch_id))]));
+      return decisionsFromBatches(rows, batches);
+    });
+  }
+
+  recordReview(decisionId: string, review: Review): Promise<'stored' | 'already-reviewed'> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.unavailable) return Promise.reject(new AuditUnavailableError(this.unavailable.code));
+    const [batchId, position] = parseDecisionId(decisionId);
+    const values: ReviewValues = [
+      batchId,
+      position,
+      review.outcome,
+      JSON.stringify(review.reasonCodes),
+      review.note,
+      review.reviewer,
+      review.reviewedAt.toISOString(),
+    ];
+    return new Promise((resolve, reject) => {
+      const seq = ++this.seq;
+      this.reviews.set(seq, { resolve, reject });
+      this.writer.postMessage({ seq, review: values } satisfies WriteRequest);
+    });
   }
 
   async getRecord(id: string): Promise<Record<string, unknown> | undefined> {
@@ -243,7 +299,7 @@ export class SqliteAuditStore implements AuditStore {
     this.closing = true;
     clearInterval(this.probeTimer);
     this.flush();
-    while (this.inFlight.size > 0 && !this.failure) await new Promise((r) => setTimeout(r, 5));
+    while ((this.inFlight.size > 0 || this.reviews.size > 0) && !this.failure) await new Promise((r) => setTimeout(r, 5));
     this.writer.removeAllListeners('exit');
     const exited = new Promise((resolve) => this.writer.once('exit', resolve));
     this.writer.postMessage('close');
