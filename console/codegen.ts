@@ -6,7 +6,7 @@ import type { CodegenConfig } from '@graphql-codegen/cli';
  * code reads but the document does not select fails `tsc`. Paths are from the project folder.
  */
 const config: CodegenConfig = {
-  schema: 'console/schema.pending.graphql',
+  schema: 'schema.graphql',
   documents: ['console/src/**/*.ts', '!console/src/gql/**'],
   // imports with a .js suffix, as the NodeNext resolution of the rest of the project expects
   emitLegacyCommonJSImports: false,

@@ -98,7 +98,8 @@ function reviewForm({ decision, reasonCodes, submit }: ReviewFormOptions): HTMLF
         );
       }),
     );
-  const citedCodes = reasonCodes.filter((c) => cited.has(c.code));
+  // in the decision's own order: the strongest reason first
+  const citedCodes = [...cited].flatMap((code) => reasonCodes.filter((c) => c.code === code));
   const otherCodes = reasonCodes.filter((c) => !cited.has(c.code));
   const codeCount = h('span', { class: 'count', id: 'code-count' });
   const codes = h(
