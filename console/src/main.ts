@@ -67,6 +67,9 @@ async function loadQueue(): Promise<void> {
     page.next.disabled = state.nextCursor === null;
     page.pageLabel.textContent = `Page ${state.cursors.length} · ${decisions.edges.length} shown`;
   } catch (error) {
+    // nothing of an earlier key's or page's answer stays on screen beside the error
+    page.queueList.replaceChildren();
+    page.previous.disabled = page.next.disabled = true;
     showError(page.queueError, error);
   } finally {
     page.queueList.removeAttribute('aria-busy');
