@@ -26,7 +26,10 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/test-on-lts.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 echo "test-on-lts: Node $version (node-linux-$arch from the npm registry)"
-(cd "$work" && npm pack --silent "node-linux-$arch@$version" >/dev/null)
+if ! (cd "$work" && npm pack --silent "node-linux-$arch@$version" >/dev/null); then
+  echo "test-on-lts: the npm registry has no node-linux-$arch@$version (npm view node-linux-$arch versions)" >&2
+  exit 1
+fi
 nodedir=$work/node
 mkdir "$nodedir"
 tar -xzf "$work/node-linux-$arch-$version.tgz" -C "$nodedir" --strip-components=1
