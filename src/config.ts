@@ -97,7 +97,7 @@ const envSchema = z
     QUERY_MAX_DEPTH: int(1, 100).default(6),
     QUERY_MAX_ALIASES: int(0, 1000).default(5),
     QUERY_MAX_TOKENS: int(10, 1_000_000).default(1000),
-    QUERY_MAX_COST: int(1, 10_000_000).default(500),
+    QUERY_MAX_COST: int(1, 10_000_000).default(25_000),
     QUERY_MAX_DIRECTIVES: int(0, 1000).default(10),
     API_KEYS: apiKeys.optional(),
     REVIEWER_KEYS: apiKeys.optional(),

@@ -153,6 +153,21 @@ describe('paging', () => {
     expect(empty.json.data.decisions).toMatchObject({ edges: [], pageInfo: { hasNextPage: false } });
   });
 
+  it('passes the default query limits with a full page of 100 (every field); two such pages in one operation do not', async () => {
+    const node = `id applicationRef outcome finalOutcome probabilityOfDefault score modelVersion policyVersion decidedAt
+      reasons { code description source feature impact ruleId } policyHits { ruleId effect description }
+      application { applicationRef annualIncome monthlyDebt loanAmount loanTermMonths loanPurpose creditScore employmentYears
+        homeOwnership openCreditLines delinquencies2y revolvingUtilization }
+      review { outcome reasonCodes note reviewer reviewedAt }`;
+    const pageOf = (alias: string) => `${alias}: decisions(first: 100) { edges { cursor node { ${node} } } pageInfo { hasNextPage endCursor } }`;
+    const one = await post(target, { query: `{ ${pageOf('a')} }` }, as(PARTNER_KEY));
+    expect(one.json.errors).toBeUndefined();
+    expect(one.json.data.a.edges).toHaveLength(100);
+    const two = await post(target, { query: `{ ${pageOf('a')} ${pageOf('b')} }` }, as(PARTNER_KEY));
+    expect(two.status).toBe(400);
+    expect(two.json.errors[0].extensions).toMatchObject({ code: 'QUERY_TOO_COMPLEX', limit: 'cost' });
+  });
+
   it('filters by outcome, application reference, model version and time', async () => {
     const declines = ids(await page(target, as(PARTNER_KEY), { filter: { outcome: 'DECLINE' }, first: 100 }));
     expect(declines.length).toBeGreaterThan(0);
