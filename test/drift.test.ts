@@ -12,7 +12,7 @@ import { resolveFeatures } from '../src/model/features.js';
 import { manifestSchema, type ReferenceProfile } from '../src/model/manifest.js';
 import { ModelLoadError, ScoringModel } from '../src/model/scoring-model.js';
 import { decileEdges } from '../training/profile.js';
-import { parseShift } from '../training/shift.js';
+import { applyShift, formatShift, parseShift } from '../training/shift.js';
 import { generateLoanBook } from '../training/synthetic.js';
 import { post, startTestAppsClosedAfterAll, type TestApp } from './helpers/app.js';
 import {
@@ -154,6 +154,30 @@ describe("the trainer's profile", () => {
     }
     expect(profile.features.find((f) => f.name === 'homeOwnership')).toMatchObject({ categories: ['RENT', 'MORTGAGE', 'OWN', 'OTHER'] });
     expect(profile.probabilityOfDefault!.shares).toHaveLength(10);
+  });
+});
+
+describe('npm run data -- --shift', () => {
+  it('reads field=±N% and field=±N, and refuses anything else naming the part', () => {
+    const shift = parseShift(SHIFT);
+    expect(shift).toEqual([
+      { field: 'annualIncome', kind: 'relative', amount: -0.3 },
+      { field: 'creditScore', kind: 'absolute', amount: -40 },
+    ]);
+    expect(formatShift(shift)).toBe(SHIFT);
+    expect(() => parseShift('income=-20%')).toThrow(/income is not one of annualIncome, /);
+    expect(() => parseShift('creditScore=lower')).toThrow(/"creditScore=lower" is not field=±N/);
+    expect(() => parseShift('annualIncome=-100%')).toThrow(/above -100%/);
+  });
+
+  it('moves only the named fields, rounded as they are and kept inside their rules', () => {
+    const [row] = generateLoanBook(1, SEED);
+    const moved = applyShift({ ...row.application, creditScore: 320, annualIncome: 65_001 }, parseShift(SHIFT));
+    expect(moved).toEqual({ ...row.application, creditScore: 300, annualIncome: 45_500.7 });
+    // the same draws, moved: the labels follow the shifted applications
+    expect(generateLoanBook(50, SEED, parseShift(SHIFT)).map((r) => r.application)).toEqual(
+      generateLoanBook(50, SEED).map((r) => applyShift(r.application, parseShift(SHIFT))),
+    );
   });
 });
 
