@@ -21,6 +21,9 @@
  *               beside the seed's design (FastAPI + scikit-learn, 3 uvicorn replicas behind nginx, bench/lib/seed.ts)
  *               on the same loads, rounds alternating between the two
  *   5 memory    VmRSS idle and under load (single at 64 connections, bulk of 1,000), spawn → /ready, 3 starts
+ *   6 reasons   the committed model's reasons over the 10,000 held-out rows (values, not speed)
+ *   7 watch     drift monitoring's cost: ScoringModel.score × 100 with and without a monitor, and the bulk of 100 on
+ *               one replica with MONITOR=off beside MONITOR=on (and a challenger beside none, once it is merged)
  *
  * Every server runs with production's environment (NODE_ENV=production, MALLOC_ARENA_MAX=2: as npm start and the image).
  *
@@ -68,12 +71,13 @@ import { decisionFrom } from '../src/decisions/decision.js';
 import { loadPolicy } from '../src/decisions/policy.js';
 import { ScoringModel } from '../src/model/scoring-model.js';
 import { foreignCategories, heldOutApplications } from '../training/held-out.js';
+import { generateLoanBook } from '../training/synthetic.js';
 import { median, runModelBench } from './model.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // options
 
-const SECTIONS = ['model', 'bulk', 'frontend', 'cluster', 'memory', 'reasons'] as const;
+const SECTIONS = ['model', 'bulk', 'frontend', 'cluster', 'memory', 'reasons', 'watch'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function parseArgs(argv: string[]) {
@@ -93,10 +97,10 @@ function parseArgs(argv: string[]) {
     }
     else if (a === '--only' || a.startsWith('--only=')) {
       const value = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
-      if (!value) throw new Error('--only needs a section: model, bulk, frontend, cluster, memory, reasons (or 1-6)');
+      if (!value) throw new Error('--only needs a section: model, bulk, frontend, cluster, memory, reasons, watch (or 1-7)');
       only = value.split(',').map((v) => {
         const s = /^\d$/.test(v) ? SECTIONS[Number(v) - 1] : (v as Section);
-        if (!SECTIONS.includes(s)) throw new Error(`unknown section "${v}": model, bulk, frontend, cluster, memory, reasons (or 1-6)`);
+        if (!SECTIONS.includes(s)) throw new Error(`unknown section "${v}": model, bulk, frontend, cluster, memory, reasons, watch (or 1-7)`);
         return s;
       });
     } else throw new Error(`unknown argument ${a} (--quick, --only <section>, --runs N, --no-md, --no-seed)`);
@@ -960,6 +964,110 @@ async function sectionReasons(): Promise<void> {
   });
 }
 
+/**
+ * CHALLENGER SLOT (issue 14 part 3, on another branch): once src/config.ts reads CHALLENGER_MODEL_DIR, section 7 also
+ * runs the bulk of 100 with a challenger (a second run of the default model in each batch) beside the same server
+ * without one; until then its row and target read "not measured".
+ */
+const CHALLENGER_SUPPORTED = readFileSync(path.join(root, 'src', 'config.ts'), 'utf8').includes('CHALLENGER_MODEL_DIR');
+const CHALLENGER_ENV = { CHALLENGER_MODEL_DIR: 'models/loan-default-lr-1.0.0' };
+
+/**
+ * Section 7: what watching costs. In this process, `ScoringModel.score` of 100 applications with and without a drift
+ * monitor, rounds alternating. Over HTTP, the bulk of 100 at 8 connections on one replica, MONITOR=off beside
+ * MONITOR=on (and with a challenger), AUDIT=off so that the audit's fsync does not hide a cost, rounds interleaved.
+ */
+async function sectionWatch(): Promise<void> {
+  log('section 7: drift monitoring (and the challenger) on the bulk of 100');
+  const book = generateLoanBook(100, 11).map((r) => r.application);
+  const dir = path.join(root, 'models/loan-default-lr-1.0.0');
+  const plain = await ScoringModel.create(dir);
+  const watched = await ScoringModel.create(dir, { monitor: { window: 10_000 } });
+  const inProcess: Record<'off' | 'on', number[]> = { off: [], on: [] };
+  try {
+    const runMs = QUICK ? 200 : 1000;
+    const timed = async (model: ScoringModel) => {
+      const started = performance.now();
+      let n = 0;
+      while (performance.now() - started < runMs) {
+        await model.score(book);
+        n++;
+      }
+      return (n * book.length * 1000) / (performance.now() - started);
+    };
+    await timed(plain);
+    await timed(watched);
+    for (let r = 0; r < TARGET_RUNS; r++) {
+      for (const [key, model] of rotate([['off', plain], ['on', watched]] as const, r)) inProcess[key].push(await timed(model));
+    }
+  } finally {
+    await Promise.all([plain.release(), watched.release()]);
+  }
+  log(`  ScoringModel.score × 100: off ${int(median(inProcess.off))}, on ${int(median(inProcess.on))} applications/s`);
+
+  const configs: ServerConfig[] = [
+    { key: 'monitor-off', label: 'MONITOR=off', kind: 'api', env: { AUDIT: 'off', MONITOR: 'off' } },
+    { key: 'monitor-on', label: 'MONITOR=on (default)', kind: 'api', env: { AUDIT: 'off', MONITOR: 'on' } },
+    ...(CHALLENGER_SUPPORTED
+      ? [{ key: 'challenger', label: 'MONITOR=on, with a challenger', kind: 'api' as const, env: { AUDIT: 'off', MONITOR: 'on', ...CHALLENGER_ENV } }]
+      : []),
+  ];
+  const shape = bulk(100, BULK_CONNECTIONS);
+  const servers = fleet(configs, [shape]);
+  const series: Series = {};
+  try {
+    await servers.start();
+    for (let r = 0; r < TARGET_RUNS; r++) {
+      for (const c of rotate(configs, r)) {
+        const m = await servers.measure(c, shape);
+        record(series, c.key, shape.key, m);
+        log(`  ${shape.key} ${c.key} run ${r + 1}: ${int(m.applicationsPerSecond)} apps/s, p99 ${ms(m.latency.p99)} ms, others ${m.foreignCores.toFixed(2)} cores`);
+      }
+    }
+  } finally {
+    await servers.stop();
+  }
+  const runsOf = (key: string) => series[key]?.[shape.key];
+  /** round r of `a` over round r of `b` (interleaved, so paired) */
+  const paired = (a: string, b: string) =>
+    (runsOf(a) ?? []).map((m, i) => (runsOf(b)?.[i] ? m.applicationsPerSecond / runsOf(b)![i].applicationsPerSecond : NaN)).filter(Number.isFinite);
+  const off = med(runsOf('monitor-off'), aps);
+  const on = med(runsOf('monitor-on'), aps);
+  const challenger = med(runsOf('challenger'), aps);
+  const monitorCost = 1 - on / off;
+  const challengerCost = 1 - challenger / on;
+  const modelCost = 1 - median(inProcess.on) / median(inProcess.off);
+  json.watch = { connections: BULK_CONNECTIONS, configs, series, inProcess, failed: failures(series), challengerSupported: CHALLENGER_SUPPORTED };
+  summary.push(
+    '### 7. Watching: drift monitoring and the challenger on the bulk of 100',
+    '',
+    `In this process, \`ScoringModel.score\` of 100 synthetic applications (explanation rows included), median of ${TARGET_RUNS} × ${QUICK ? 200 : 1000} ms`,
+    `per configuration, rounds alternating: ${int(median(inProcess.off))} applications/s without a monitor, ${int(median(inProcess.on))} with one (${pct(modelCost)} cost).`,
+    '',
+    `One replica, \`scoreApplications\` × 100 at ${BULK_CONNECTIONS} connections, AUDIT=off (the audit's fsync would hide the cost), median (min–max) of ${TARGET_RUNS} × ${DURATION_S} s, interleaved:`,
+    '',
+    '| server | applications/s | p50 ms | p99 ms | ÷ MONITOR=off |',
+    '|---|---:|---:|---:|---:|',
+    ...configs.map((c) => `| ${c.label} | ${spread(runsOf(c.key), aps)} | ${ms(med(runsOf(c.key), p50))} | ${ms(med(runsOf(c.key), p99))} | ${x(med(runsOf(c.key), aps) / off)} |`),
+    ...(CHALLENGER_SUPPORTED ? [] : ['| with a challenger | not measured: CHALLENGER_MODEL_DIR is not in this build | | | |']),
+    '',
+  );
+  targets.push({
+    name: 'Drift monitoring costs < 5 % of the bulk of 100 (one replica, AUDIT=off)',
+    pass: Number.isFinite(monitorCost) ? monitorCost < 0.05 : null,
+    measured:
+      `${pct(monitorCost)} (${int(on)} vs ${int(off)} applications/s); round by round on ÷ off ${paired('monitor-on', 'monitor-off').map((v) => v.toFixed(3)).join(', ')}; ` +
+      `ScoringModel.score × 100 alone: ${pct(modelCost)}`,
+  });
+  targets.push({
+    name: 'A challenger costs < 35 % of the bulk of 100 (one replica, AUDIT=off, monitoring on)',
+    pass: Number.isFinite(challengerCost) ? challengerCost < 0.35 : null,
+    measured: CHALLENGER_SUPPORTED
+      ? `${pct(challengerCost)} (${int(challenger)} vs ${int(on)} applications/s); round by round ${paired('challenger', 'monitor-on').map((v) => v.toFixed(3)).join(', ')}`
+      : 'not measured: CHALLENGER_MODEL_DIR is not in this build (bench/run.ts, CHALLENGER SLOT)',
+  });
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 
 function auditTarget(): void {
@@ -1065,6 +1173,7 @@ async function main(): Promise<void> {
     cluster: sectionCluster,
     memory: sectionMemory,
     reasons: sectionReasons,
+    watch: sectionWatch,
   };
   const aborted: Array<{ section: Section; error: string }> = [];
   for (const s of SECTIONS) {
@@ -1087,7 +1196,7 @@ async function main(): Promise<void> {
   const totalS = (performance.now() - t0) / 1000;
   const loadEnd = os.loadavg();
   const passCell = (p: boolean | null) => (p === null ? 'not measured' : p ? '**pass**' : '**FAIL**');
-  const order = ['Partner bulk', 'Batching across', 'Each replica', 'The audit', 'Cluster single', 'Cluster bulk'];
+  const order = ['Partner bulk', 'Batching across', 'Each replica', 'The audit', 'Cluster single', 'Cluster bulk', 'Drift monitoring', 'A challenger'];
   targets.sort((a, b) => order.findIndex((o) => a.name.startsWith(o)) - order.findIndex((o) => b.name.startsWith(o)));
   const markdown = [
     ...header(env, totalS, loadEnd),

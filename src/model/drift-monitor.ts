@@ -302,27 +302,37 @@ export class DriftMonitor {
     if (slice.applications === 0) slice.startedAt = this.#now();
     const counts = slice.counts;
     const edges = this.#edges;
+    // locals, not private fields, in the loops: this runs once per application
     const numColumn = this.#numColumn;
+    const numEdgeFrom = this.#numEdgeFrom;
+    const numEdgeTo = this.#numEdgeTo;
+    const numOffset = this.#numOffset;
     for (let k = 0; k < numColumn.length; k++) {
       const value = matrix[row + numColumn[k]];
-      const from = this.#numEdgeFrom[k];
-      const to = this.#numEdgeTo[k];
+      const from = numEdgeFrom[k];
+      const to = numEdgeTo[k];
       let e = from;
       while (e < to && value > edges[e]) e++;
-      counts[this.#numOffset[k] + e - from]++;
+      counts[numOffset[k] + e - from]++;
     }
     const catColumns = this.#catColumns;
-    for (let k = 0; k < this.#catFrom.length; k++) {
-      const from = this.#catFrom[k];
-      const to = this.#catTo[k];
+    const catFrom = this.#catFrom;
+    const catTo = this.#catTo;
+    const catOffset = this.#catOffset;
+    for (let k = 0; k < catFrom.length; k++) {
+      const from = catFrom[k];
+      const to = catTo[k];
       let c = from;
       while (c < to && matrix[row + catColumns[c]] !== 1) c++;
-      counts[this.#catOffset[k] + c - from]++;
+      counts[catOffset[k] + c - from]++;
     }
-    if (this.#scoreOffset >= 0) {
-      let e = this.#scoreEdgeFrom;
-      while (e < this.#scoreEdgeTo && probabilityOfDefault > edges[e]) e++;
-      counts[this.#scoreOffset + e - this.#scoreEdgeFrom]++;
+    const scoreOffset = this.#scoreOffset;
+    if (scoreOffset >= 0) {
+      const from = this.#scoreEdgeFrom;
+      const to = this.#scoreEdgeTo;
+      let e = from;
+      while (e < to && probabilityOfDefault > edges[e]) e++;
+      counts[scoreOffset + e - from]++;
     }
     slice.sumProbability += probabilityOfDefault;
     if (++slice.applications === this.sliceSize) this.#checkAlerts();
@@ -415,21 +425,23 @@ export class DriftMonitor {
    */
   #checkAlerts(): void {
     if (!this.hasReference || this.#onAlert === undefined) return;
-    let snapshot: MonitoringSnapshot | undefined;
+    const { counts, applications } = this.#sum();
+    if (applications < this.minApplications) return;
     for (let k = 0; k < this.#tracked.length; k++) {
       if (this.#sequence - this.#alertedAt[k] < WINDOW_SLICES) continue;
-      snapshot ??= this.snapshot();
-      const name = this.#tracked[k].name;
-      const drift = name === SCORE_FEATURE ? snapshot.score : snapshot.features.find((f) => f.feature === name);
-      if (!drift?.alert) continue;
+      const t = this.#tracked[k];
+      let total = 0;
+      for (let b = 0; b < t.expected.length; b++) total += psiTerm(t.expected[b], counts[t.offset + b] / applications);
+      if (!(total > this.psiAlert)) continue;
       this.#alertedAt[k] = this.#sequence;
+      const drift = this.#driftOf(t, counts, applications, true);
       try {
         this.#onAlert({
           modelVersion: this.modelVersion,
-          feature: name,
+          feature: t.name,
           psi: drift.psi!,
           psiAlert: this.psiAlert,
-          applications: snapshot.window.applications,
+          applications,
           largestShifts: drift.largestShifts,
         });
       } catch {
