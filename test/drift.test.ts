@@ -103,21 +103,51 @@ describe('the monitor', () => {
     const profile: ReferenceProfile = { rows: 100, features: [{ name: 'creditScore', edges: [650], shares: [0.5, 0.5] }] };
     const alerts: string[] = [];
     const monitor = new DriftMonitor('m-1', profile, features, { window: 100, onAlert: (a) => alerts.push(`${a.feature} ${a.psi.toFixed(2)}`) });
-    const row = (score: number) => Float32Array.of(score);
+    const observe = (score: number) => monitor.observeBatch(Float32Array.of(score), 1, [0.1], 0, 1);
     // 90 balanced applications: 9 full slices of 10, the minimum for a window of 100
-    for (let i = 0; i < 90; i++) monitor.observe(row(i % 2 ? 600 : 700), 0, 0.1);
+    for (let i = 0; i < 90; i++) observe(i % 2 ? 600 : 700);
     expect(monitor.snapshot().features[0].psi).toBe(0);
     // then only low scores: an alert as the first slice in which the PSI is above 0.25 fills, none for the rest of that window
-    for (let i = 0; i < 100; i++) monitor.observe(row(600), 0, 0.1);
+    for (let i = 0; i < 100; i++) observe(600);
     expect(alerts).toHaveLength(1);
     const snapshot = monitor.snapshot();
     expect(snapshot.window.applications).toBe(100);
     expect(snapshot.features[0].psi).toBeCloseTo(psi([0.5, 0.5], [1, 0]), 12);
     expect(snapshot.alerts).toEqual(['creditScore']);
     // a window later, still shifted: the next line
-    for (let i = 0; i < 100; i++) monitor.observe(row(600), 0, 0.1);
+    for (let i = 0; i < 100; i++) observe(600);
     expect(alerts).toHaveLength(2);
     expect(snapshot.meanProbabilityOfDefault).toBeCloseTo(0.1, 12);
+  });
+
+  it('counts a batch that spans slices as it counts its applications one by one', () => {
+    const features = resolveFeatures(['creditScore', 'homeOwnership=RENT', 'homeOwnership=OWN']);
+    const profile: ReferenceProfile = {
+      rows: 100,
+      features: [
+        { name: 'creditScore', edges: [600, 700], shares: [0.3, 0.4, 0.3] },
+        { name: 'homeOwnership', categories: ['RENT', 'OWN'], shares: [0.5, 0.5] },
+      ],
+      probabilityOfDefault: { edges: [0.1], shares: [0.5, 0.5] },
+    };
+    const rows = 250;
+    const matrix = new Float32Array(rows * 3);
+    const probabilities = new Float32Array(rows);
+    for (let i = 0; i < rows; i++) {
+      matrix.set([550 + ((i * 37) % 250), i % 3 === 0 ? 1 : 0, i % 3 === 1 ? 1 : 0], i * 3);
+      probabilities[i] = (i % 7) / 20;
+    }
+    const now = () => 0;
+    const whole = new DriftMonitor('m-1', profile, features, { window: 100, now });
+    const one = new DriftMonitor('m-1', profile, features, { window: 100, now });
+    whole.observeBatch(matrix, 3, probabilities, 0, rows);
+    for (let i = 0; i < rows; i++) one.observeBatch(matrix, 3, probabilities, i, i + 1);
+    expect(whole.snapshot()).toEqual(one.snapshot());
+    // the last 10 slices of 10: rows 150 to 249; a third of them in neither category listed
+    const snapshot = whole.snapshot();
+    expect(snapshot.window.applications).toBe(100);
+    const home = snapshot.features.find((f) => f.feature === 'homeOwnership')!;
+    expect(home.largestShifts.map((s) => [s.bin, s.windowShare])).toContainEqual(['(a category outside the profile)', 0.33]);
   });
 
   it('is refused at load when the profile names what the model has no column for', async () => {

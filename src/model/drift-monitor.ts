@@ -188,7 +188,7 @@ function binLabel(t: Tracked, b: number): Omit<BinShift, 'trainingShare' | 'wind
 }
 
 /**
- * Counts one model version's scored applications (`observe`, from the batch pass) and decided outcomes
+ * Counts one model version's scored applications (`observeBatch`, from the batch pass) and decided outcomes
  * (`recordOutcome`) over a sliding window of the last `window` applications, and measures the PSI of each profiled
  * feature and of the score against the training shares. Mutable; one per loaded model, so a hot swap starts afresh.
  */
@@ -293,49 +293,62 @@ export class DriftMonitor {
   }
 
   /**
-   * Counts one scored application: its encoded row (the model's columns, from `row` in `matrix`) and its probability
-   * of default. Called from the batch pass; allocates nothing (but once per slice).
+   * Counts scored applications `from` to `to` (exclusive) of a batch: application i's encoded row starts at i·`block`
+   * in `matrix` (the model's columns), its probability of default is `probabilities[i]`. Called from the batch pass,
+   * feature by feature down the batch (a third faster than row by row); allocates nothing but once per slice.
    */
-  observe(matrix: Float32Array, row: number, probabilityOfDefault: number): void {
-    if (this.#current.applications >= this.sliceSize) this.#rotate();
-    const slice = this.#current;
-    if (slice.applications === 0) slice.startedAt = this.#now();
+  observeBatch(matrix: Float32Array, block: number, probabilities: ArrayLike<number>, from: number, to: number): void {
+    for (let start = from; start < to; ) {
+      if (this.#current.applications >= this.sliceSize) this.#rotate();
+      const slice = this.#current;
+      if (slice.applications === 0) slice.startedAt = this.#now();
+      // up to the end of the batch or of the slice, whichever comes first
+      const end = Math.min(to, start + this.sliceSize - slice.applications);
+      this.#count(slice, matrix, block, probabilities, start, end);
+      slice.applications += end - start;
+      start = end;
+      if (slice.applications === this.sliceSize) this.#checkAlerts();
+    }
+  }
+
+  #count(slice: Slice, matrix: Float32Array, block: number, probabilities: ArrayLike<number>, from: number, to: number): void {
     const counts = slice.counts;
     const edges = this.#edges;
-    // locals, not private fields, in the loops: this runs once per application
-    const numColumn = this.#numColumn;
-    const numEdgeFrom = this.#numEdgeFrom;
-    const numEdgeTo = this.#numEdgeTo;
-    const numOffset = this.#numOffset;
-    for (let k = 0; k < numColumn.length; k++) {
-      const value = matrix[row + numColumn[k]];
-      const from = numEdgeFrom[k];
-      const to = numEdgeTo[k];
-      let e = from;
-      while (e < to && value > edges[e]) e++;
-      counts[numOffset[k] + e - from]++;
+    for (let k = 0; k < this.#numColumn.length; k++) {
+      const first = this.#numEdgeFrom[k];
+      const last = this.#numEdgeTo[k];
+      const offset = this.#numOffset[k] - first;
+      for (let i = from, at = from * block + this.#numColumn[k]; i < to; i++, at += block) {
+        const value = matrix[at];
+        let e = first;
+        while (e < last && value > edges[e]) e++;
+        counts[offset + e]++;
+      }
     }
-    const catColumns = this.#catColumns;
-    const catFrom = this.#catFrom;
-    const catTo = this.#catTo;
-    const catOffset = this.#catOffset;
-    for (let k = 0; k < catFrom.length; k++) {
-      const from = catFrom[k];
-      const to = catTo[k];
-      let c = from;
-      while (c < to && matrix[row + catColumns[c]] !== 1) c++;
-      counts[catOffset[k] + c - from]++;
+    const columns = this.#catColumns;
+    for (let k = 0; k < this.#catFrom.length; k++) {
+      const first = this.#catFrom[k];
+      const last = this.#catTo[k];
+      const offset = this.#catOffset[k] - first;
+      for (let i = from, row = from * block; i < to; i++, row += block) {
+        let c = first;
+        while (c < last && matrix[row + columns[c]] !== 1) c++;
+        counts[offset + c]++;
+      }
     }
-    const scoreOffset = this.#scoreOffset;
-    if (scoreOffset >= 0) {
-      const from = this.#scoreEdgeFrom;
-      const to = this.#scoreEdgeTo;
-      let e = from;
-      while (e < to && probabilityOfDefault > edges[e]) e++;
-      counts[scoreOffset + e - from]++;
+    let sum = 0;
+    for (let i = from; i < to; i++) sum += probabilities[i];
+    slice.sumProbability += sum;
+    if (this.#scoreOffset < 0) return;
+    const first = this.#scoreEdgeFrom;
+    const last = this.#scoreEdgeTo;
+    const offset = this.#scoreOffset - first;
+    for (let i = from; i < to; i++) {
+      const p = probabilities[i];
+      let e = first;
+      while (e < last && p > edges[e]) e++;
+      counts[offset + e]++;
     }
-    slice.sumProbability += probabilityOfDefault;
-    if (++slice.applications === this.sliceSize) this.#checkAlerts();
   }
 
   /** Counts one decided outcome (one of `options.outcomes`; others are ignored) in the current slice. */

@@ -349,6 +349,7 @@ export class ScoringModel {
 
     const results: (ScoredApplication | ScoringError)[] = new Array(n);
     const monitor = this.monitor;
+    const probabilities = monitor && new Float32Array(n);
     for (let i = 0; i < n; i++) {
       const failure = failures?.[i];
       if (failure !== undefined) {
@@ -377,9 +378,11 @@ export class ScoringModel {
         continue;
       }
       results[i] = { probabilityOfDefault: p, impacts, model: this };
-      // the application's own row, counted into the drift bins: typed-array increments, nothing allocated
-      monitor?.observe(matrix, i * block, p);
+      if (probabilities) probabilities[i] = p;
     }
+    // the applications' own rows counted into the drift bins, feature by feature: typed-array increments only
+    if (monitor && failures === undefined) monitor.observeBatch(matrix, block, probabilities!, 0, n);
+    else if (monitor) for (let i = 0; i < n; i++) if (failures![i] === undefined) monitor.observeBatch(matrix, block, probabilities!, i, i + 1);
     if (failures !== undefined) throw new PartialScoringError(results);
     return results as ScoredApplication[];
   }
