@@ -6,10 +6,13 @@ import type { Context, SharedContext } from './context.js';
 import type { AuditStore, AuditStoreEvents } from './decisions/audit/audit-store.js';
 import { PostgresAuditStore } from './decisions/audit/postgres-store.js';
 import { SqliteAuditStore } from './decisions/audit/sqlite-store.js';
+import type { Decision } from './decisions/decision.js';
 import { DecisionService } from './decisions/decision-service.js';
+import type { DecisionOutcome } from './decisions/outcome.js';
 import { loadPolicy } from './decisions/policy.js';
 import type { Logger } from './logger.js';
 import { createScoringBatcher } from './model/batcher.js';
+import type { DriftAlert, DriftMonitorOptions } from './model/drift-monitor.js';
 import type { ScoringModel } from './model/scoring-model.js';
 import { createModelReloader } from './model-reload.js';
 import { API_KEY_HEADER, authenticate, KeyVerifier, useApiKeys } from './plugins/auth.js';
@@ -32,6 +35,9 @@ export interface AppState {
   refusing: boolean;
 }
 
+/** The decided outcomes whose rates the drift monitor keeps over its window. */
+const OUTCOMES: readonly DecisionOutcome[] = ['APPROVE', 'REFER', 'DECLINE'];
+
 /**
  * The composition root: reads nothing itself, wires the configuration, the model, the decision service and the HTTP
  * edge's plugins, and hands them to the Yoga instance (src/yoga.ts).
@@ -47,10 +53,24 @@ export function createApp(config: Config, logger: Logger) {
     queueDepth: () => batcher.pending(),
     operationsRunning: () => deadline.running.count,
     auditWritable: () => audit?.writable,
+    monitors: () => (state.model?.monitor ? [state.model.monitor] : []),
   });
   const batcherOptions = { ...config.batching, maxPending: config.limits.batchMaxPending, onBatch: metrics.onBatch };
   const batcher = createScoringBatcher(currentModel, batcherOptions);
-  const reloader = createModelReloader(state, config, logger, { onServing: metrics.modelServing, onReload: metrics.modelReload });
+  // each model loaded counts its own drift window; an alert is one warning per feature per window
+  const monitor: DriftMonitorOptions | undefined = config.monitoring.enabled
+    ? {
+        window: config.monitoring.window,
+        psiAlert: config.monitoring.psiAlert,
+        outcomes: OUTCOMES,
+        onAlert: ({ largestShifts, ...alert }: DriftAlert) =>
+          logger.warn(
+            { ...alert, largestShifts: largestShifts.map(({ bin, trainingShare, windowShare }) => ({ bin, trainingShare, windowShare })) },
+            'drift: PSI above MONITOR_PSI_ALERT',
+          ),
+      }
+    : undefined;
+  const reloader = createModelReloader(state, config, logger, { onServing: metrics.modelServing, onReload: metrics.modelReload, monitor });
   const verifier = new KeyVerifier(config.auth);
   const { policy, reasonCodes } = loadPolicy(config.policy.file, config.policy.reasonCodesFile);
   const auditEvents: AuditStoreEvents = {
@@ -63,7 +83,18 @@ export function createApp(config: Config, logger: Logger) {
   const audit = createAuditStore(config.audit, auditEvents);
   const decisionPolicy = { policy, reasonCodes, thresholds: config.model.thresholds };
   // decisions are counted from the service's own event, never by wrapping resolvers
-  const decisionEvents = { onDecided: metrics.recordDecision, onReviewed: metrics.recordReview };
+  // the outcome rates count the decided outcome (policy included) into the serving model's window
+  const countOutcome = (decision: Decision) => {
+    const drift = state.model?.monitor;
+    if (drift !== undefined && drift.modelVersion === decision.modelVersion) drift.recordOutcome(decision.outcome);
+  };
+  const decisionEvents = {
+    onDecided: (decision: Decision) => {
+      metrics.recordDecision(decision);
+      countOutcome(decision);
+    },
+    onReviewed: metrics.recordReview,
+  };
   const decisions = new DecisionService(batcher.loader, audit, decisionPolicy, decisionEvents);
   const context: SharedContext = {
     config,

@@ -112,6 +112,9 @@ const envSchema = z
     MAX_CONNECTIONS: int(1, 1_000_000).default(1_024),
     RATE_LIMIT_PER_SECOND: int(0, 10_000_000).default(0),
     RATE_LIMIT_WINDOW_SECONDS: int(1, 3_600).default(10),
+    MONITOR: z.enum(['on', 'off']).default('on'),
+    MONITOR_WINDOW: int(10, 10_000_000).default(10_000),
+    MONITOR_PSI_ALERT: z.coerce.number().gt(0).max(100).default(0.25),
   })
   .refine(
     (e) => e.APPROVE_THRESHOLD === undefined || e.DECLINE_THRESHOLD === undefined || e.APPROVE_THRESHOLD <= e.DECLINE_THRESHOLD,
@@ -265,6 +268,18 @@ function toConfig(env: z.output<typeof envSchema>) {
       retentionMonths: env.AUDIT_RETENTION_MONTHS,
     },
     policy: { file: fromRoot(env.POLICY_FILE), reasonCodesFile: fromRoot(env.REASON_CODES_FILE) },
+    /** live drift against the model's reference profile (docs/operations.md, "Drift") */
+    monitoring: {
+      /** off only for benchmarks: no counting, no PSI, no outcome rates @default true */
+      enabled: env.MONITOR === 'on',
+      /**
+       * applications in the sliding window, kept as 10 slices (the last 90–100 % of them): a count, not a time, so
+       * the PSI's noise floor stays the same at night as at noon @default 10000
+       */
+      window: env.MONITOR_WINDOW,
+      /** a PSI above this logs one warning per feature per window (0.25: the usual "significant shift") @default 0.25 */
+      psiAlert: env.MONITOR_PSI_ALERT,
+    },
     logLevel: env.LOG_LEVEL,
   };
 }

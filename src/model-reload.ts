@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fromRoot, type Config } from './config.js';
 import type { Logger } from './logger.js';
+import type { DriftMonitorOptions } from './model/drift-monitor.js';
 import { ModelLoadError, ScoringModel } from './model/scoring-model.js';
 
 /** The longest `dir` reloadModel takes; a real model directory's path is far shorter. */
@@ -33,6 +34,8 @@ export interface ModelReloaderHooks {
   onServing?: (model: ScoringModel) => void;
   /** a reload finished: swapped in, or refused (the old model keeps serving) */
   onReload?: (result: 'swapped' | 'refused') => void;
+  /** each model loaded gets a drift monitor of its own with these options (MONITOR=on); unset, none */
+  monitor?: DriftMonitorOptions;
 }
 
 /**
@@ -77,7 +80,7 @@ export function createModelReloader(
       // a directory named by a client stays inside MODELS_DIR; the configured one is the operator's choice
       const target = dir !== undefined ? clientModelDir(dir) : await configuredDir();
       const confineTo = dir !== undefined ? config.model.modelsDir : undefined;
-      model = await ScoringModel.create(target, { intraOpNumThreads: config.model.intraOpNumThreads, confineTo });
+      model = await ScoringModel.create(target, { intraOpNumThreads: config.model.intraOpNumThreads, confineTo, monitor: hooks.monitor });
     } catch (error) {
       if (state.model) {
         hooks.onReload?.('refused');

@@ -13,6 +13,7 @@ import {
   type ExplainedField,
 } from './features.js';
 import { manifestSchema, type Manifest } from './manifest.js';
+import { checkProfile, DriftMonitor, type DriftMonitorOptions } from './drift-monitor.js';
 
 export interface ScoringModelOptions {
   /** @default 1 */
@@ -24,6 +25,11 @@ export interface ScoringModelOptions {
    * @default undefined
    */
   confineTo?: string;
+  /**
+   * Counts the applications `score` sees into the manifest profile's bins (live drift, `model.monitor`); unset, no
+   * monitor. @default undefined
+   */
+  monitor?: DriftMonitorOptions;
 }
 
 /**
@@ -143,6 +149,8 @@ export class ScoringModel {
   readonly explainedFields: readonly ExplainedField[];
   readonly intraOpNumThreads: number;
   readonly onnxruntimeVersion: string;
+  /** live drift of the applications this model scored (its own mutable counters), with `options.monitor` */
+  readonly monitor: DriftMonitor | undefined;
 
   readonly #session: ort.InferenceSession;
   readonly #inputName: string;
@@ -163,6 +171,7 @@ export class ScoringModel {
     features: readonly CatalogueFeature[],
     intraOpNumThreads: number,
     session: ort.InferenceSession,
+    monitor?: DriftMonitorOptions,
   ) {
     this.dir = dir;
     this.manifest = manifest;
@@ -178,6 +187,7 @@ export class ScoringModel {
     this.#column = manifest.output.column;
     this.#approval = manifest.output.meaning === 'approval';
     this.#references = Float32Array.from(manifest.features, (f) => f.reference);
+    this.monitor = monitor && new DriftMonitor(`${manifest.name}-${manifest.version}`, manifest.profile, features, monitor);
   }
 
   /**
@@ -211,6 +221,8 @@ export class ScoringModel {
       const bad = manifest.features.find((f) => !Number.isFinite(Math.fround(f.reference)))!;
       throw new ModelLoadError(manifestFile, `${manifestFile} gives feature "${bad.name}" a reference that is not a finite float32.`);
     }
+    const profileProblem = manifest.profile && checkProfile(manifest.profile, features);
+    if (profileProblem !== undefined) throw new ModelLoadError(manifestFile, `${manifestFile} ${profileProblem}.`);
     const withDescriptions = features.map((f, j) => {
       const description = manifest.features[j].description;
       return description === undefined ? f : { ...f, description };
@@ -238,7 +250,7 @@ export class ScoringModel {
     try {
       const problem = checkSignature(session, manifest);
       if (problem !== undefined) throw new ModelLoadError(onnxFile, `${onnxFile} ${problem}.`);
-      const model = new ScoringModel(dir, manifest, sha256, withDescriptions, intraOpNumThreads, session);
+      const model = new ScoringModel(dir, manifest, sha256, withDescriptions, intraOpNumThreads, session, options.monitor);
       try {
         // warm-up: the reference row, twice, so a batch dimension other than 1 is exercised
         const warm = new Float32Array(2 * features.length);
@@ -336,6 +348,8 @@ export class ScoringModel {
     const { data, stride } = await this.#run(matrix, n * rowsPer);
 
     const results: (ScoredApplication | ScoringError)[] = new Array(n);
+    const monitor = this.monitor;
+    const probabilities = monitor && new Float32Array(n);
     for (let i = 0; i < n; i++) {
       const failure = failures?.[i];
       if (failure !== undefined) {
@@ -364,7 +378,11 @@ export class ScoringModel {
         continue;
       }
       results[i] = { probabilityOfDefault: p, impacts, model: this };
+      if (probabilities) probabilities[i] = p;
     }
+    // the applications' own rows counted into the drift bins, feature by feature: typed-array increments only
+    if (monitor && failures === undefined) monitor.observeBatch(matrix, block, probabilities!, 0, n);
+    else if (monitor) for (let i = 0; i < n; i++) if (failures![i] === undefined) monitor.observeBatch(matrix, block, probabilities!, i, i + 1);
     if (failures !== undefined) throw new PartialScoringError(results);
     return results as ScoredApplication[];
   }

@@ -4,6 +4,7 @@ import type { Plugin } from 'graphql-yoga';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RequestRecord } from './request-log.js';
 import type { BatchReport } from '../model/batcher.js';
+import type { DriftMonitor, MonitoringSnapshot } from '../model/drift-monitor.js';
 import type { ScoringModel } from '../model/scoring-model.js';
 
 /** Paths worth a label of their own; anything else is counted as "other" (bounded label values). */
@@ -42,6 +43,8 @@ export function createMetrics(options: {
   queueDepth: () => number;
   operationsRunning: () => number;
   auditWritable?: () => boolean | undefined;
+  /** the drift monitors to export (the serving model's); none with MONITOR=off */
+  monitors?: () => readonly DriftMonitor[];
 }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -142,6 +145,41 @@ export function createMetrics(options: {
     labelNames: ['model_version', 'sha256'] as const,
     registers: [registry],
   });
+  // Drift, read from the monitors at each scrape. Labels are bounded: the profile's feature names are catalogue names
+  // (checked when the model loads), the outcomes a fixed set, the model version the operator's.
+  const driftGauge = (name: string, help: string, labelNames: string[], set: (gauge: Gauge, s: MonitoringSnapshot) => void) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: [...labelNames, 'model_version'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const monitor of options.monitors?.() ?? []) set(this, monitor.snapshot());
+      },
+    });
+  driftGauge(
+    'loan_api_drift_psi',
+    'Population stability index of each profiled feature (and of probabilityOfDefault) over the window against the training profile; absent until the window holds one slice',
+    ['feature'],
+    (gauge, s) => {
+      for (const f of [...s.features, ...(s.score ? [s.score] : [])]) {
+        if (f.psi !== null) gauge.set({ feature: f.feature, model_version: s.modelVersion }, f.psi);
+      }
+    },
+  );
+  driftGauge('loan_api_outcome_rate', "Share of the window's decisions with each outcome (policy included)", ['outcome'], (gauge, s) => {
+    if (s.outcomes.some((o) => o.count > 0)) for (const o of s.outcomes) gauge.set({ outcome: o.outcome, model_version: s.modelVersion }, o.rate);
+  });
+  driftGauge('loan_api_mean_probability_of_default', "Mean predicted probability of default over the window", [], (gauge, s) => {
+    if (s.meanProbabilityOfDefault !== null) gauge.set({ model_version: s.modelVersion }, s.meanProbabilityOfDefault);
+  });
+  driftGauge('loan_api_drift_window_applications', 'Applications in the drift window (MONITOR_WINDOW at most)', [], (gauge, s) =>
+    gauge.set({ model_version: s.modelVersion }, s.window.applications),
+  );
+  driftGauge('loan_api_drift_window_age_seconds', 'Age of the oldest application slice in the drift window', [], (gauge, s) =>
+    gauge.set({ model_version: s.modelVersion }, s.window.ageSeconds),
+  );
   const reloads = new Counter({
     name: 'loan_api_model_reloads_total',
     help: 'Hot model reloads, by result (swapped or refused)',

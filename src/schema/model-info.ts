@@ -4,6 +4,7 @@ import { FEATURES_BY_NAME } from '../model/features.js';
 import type { ScoringModel } from '../model/scoring-model.js';
 import { builder } from './builder.js';
 import { DateTime } from './date-time.js';
+import { ModelMonitoring, monitoringOf, type ModelMonitoringShape } from './model-monitoring.js';
 
 export interface ModelInfoShape {
   name: string;
@@ -23,6 +24,7 @@ export interface ModelInfoShape {
   };
   runtime: { onnxruntimeVersion: string; intraOpNumThreads: number };
   batching: { maxBatchSize: number; windowMs: number };
+  monitoring: ModelMonitoringShape;
 }
 
 // The types below exist only as parts of ModelInfo, so they live beside it.
@@ -91,6 +93,7 @@ export const ModelInfo = builder.objectRef<ModelInfoShape>('ModelInfo').implemen
     metrics: t.expose('metrics', { type: ModelMetrics }),
     runtime: t.expose('runtime', { type: RuntimeInfo }),
     batching: t.expose('batching', { type: BatchingInfo }),
+    monitoring: t.expose('monitoring', { type: ModelMonitoring, description: 'Live drift of the applications this replica scored' }),
   }),
 });
 
@@ -112,5 +115,6 @@ export function modelInfoOf(model: ScoringModel, config: Config): ModelInfoShape
     metrics: manifest.metrics,
     runtime: { onnxruntimeVersion: model.onnxruntimeVersion, intraOpNumThreads: model.intraOpNumThreads },
     batching: { maxBatchSize: config.batching.maxBatchSize, windowMs: config.batching.windowMs },
+    monitoring: monitoringOf(model, config),
   };
 }
