@@ -91,6 +91,9 @@ const envSchema = z
     GRAPHQL_JIT: bool.default(true),
     REPLICA_ID: z.string().min(1).optional(),
     MODEL_DIR_FILE: z.string().min(1).optional(),
+    CHALLENGER_MODEL_DIR: z.string().min(1).optional(),
+    CHALLENGER_MODEL_DIR_FILE: z.string().min(1).optional(),
+    MONITOR_WINDOW: int(10, 10_000_000).default(10_000),
     REQUEST_TIMEOUT_MS: int(100, 600_000).default(10_000),
     BATCH_MAX_PENDING: int(1, 10_000_000).default(10_000),
     QUERY_MAX_DEPTH: int(1, 100).default(6),
@@ -216,6 +219,22 @@ function toConfig(env: z.output<typeof envSchema>) {
       intraOpNumThreads: env.INTRA_OP_THREADS,
       /** overrides of the manifest's thresholds */
       thresholds: { approve: env.APPROVE_THRESHOLD, decline: env.DECLINE_THRESHOLD },
+      /**
+       * a second model that scores every batch beside the served one without deciding anything (its probability and
+       * outcome go to the audit trail and the comparison to modelInfo.challenger); unset = no challenger
+       * @default undefined
+       */
+      challengerDir: env.CHALLENGER_MODEL_DIR === undefined ? undefined : fromRoot(env.CHALLENGER_MODEL_DIR),
+      /** a file holding the challenger's directory (empty: none); when set, start-up and SIGHUP read it, not challengerDir */
+      challengerDirFile: env.CHALLENGER_MODEL_DIR_FILE === undefined ? undefined : fromRoot(env.CHALLENGER_MODEL_DIR_FILE),
+    },
+    monitoring: {
+      /**
+       * the applications the running comparisons cover (the challenger's agreement rate and mean difference): the last
+       * this many, kept as ten sub-windows summed on read
+       * @default 10000
+       */
+      window: env.MONITOR_WINDOW,
     },
     batching: {
       windowMs: env.BATCH_WINDOW_MS,

@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import type { LoanApplication } from './application.js';
 import { PartialScoringError, type ScoredApplication, type ScoringModel } from './scoring-model.js';
+import { scoreChallenger, type ChallengerReport } from './challenger.js';
 
 export interface BatcherOptions {
   /** the most applications one `session.run` scores (each brings F counterfactual rows with it). @default 1024 */
@@ -14,6 +15,13 @@ export interface BatcherOptions {
   maxPending?: number;
   /** called after every batch (plain callback, so metrics stay outside the model layer) */
   onBatch?: (batch: BatchReport) => void;
+  /**
+   * a second model that scores every batch beside the served one, read once per batch like `getModel`; its
+   * probabilities ride along on the results (`challenger`) and its failures never fail a batch. @default undefined
+   */
+  getChallenger?: () => ScoringModel | undefined;
+  /** called after every batch a challenger scored or failed to score */
+  onChallenger?: (report: ChallengerReport) => void;
 }
 
 /** What `onBatch` is told about one finished batch. */
@@ -65,7 +73,7 @@ export interface ScoringBatcher {
   pending(): number;
 }
 
-function checkOptions(options: Partial<BatcherOptions>): Required<Omit<BatcherOptions, 'onBatch'>> {
+function checkOptions(options: Partial<BatcherOptions>): Required<Omit<BatcherOptions, 'onBatch' | 'getChallenger' | 'onChallenger'>> {
   const { maxBatchSize, windowMs, maxPending = Infinity } = { ...DEFAULT_BATCHER_OPTIONS, ...options };
   if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) {
     throw new RangeError(`maxBatchSize must be a positive integer, got ${maxBatchSize}`);
@@ -167,7 +175,7 @@ export function createScoringBatcher(
   options: Partial<BatcherOptions> = DEFAULT_BATCHER_OPTIONS,
 ): ScoringBatcher {
   const { maxBatchSize, windowMs, maxPending } = checkOptions(options);
-  const { onBatch } = options;
+  const { onBatch, getChallenger, onChallenger } = options;
   const stats: BatchStats = { batches: 0, applications: 0, failedApplications: 0, lastBatchSize: 0, largestBatchSize: 0 };
 
   const report = (size: number, oldestEnqueuedAt: number, started: number, model: ScoringModel | undefined, failed: number) => {
@@ -228,10 +236,15 @@ export function createScoringBatcher(
     if (keys.length > stats.largestBatchSize) stats.largestBatchSize = keys.length;
     const started = performance.now();
     let model: ScoringModel | undefined;
+    // started beside the served model's run, so the request waits once; awaited only once that run has succeeded
+    let challenger: ReturnType<typeof scoreChallenger> | undefined;
     try {
       model = getModel();
-      const results = await model.score(keys);
+      const scoring = model.score(keys);
+      challenger = getChallenger && scoreChallenger(getChallenger, keys);
+      const results = await scoring;
       report(keys.length, oldestEnqueuedAt, started, model, 0);
+      if (challenger) tellChallenger(await challenger.attachTo(results));
       return results;
     } catch (error) {
       if (error instanceof PartialScoringError && error.results.length === keys.length) {
@@ -239,12 +252,22 @@ export function createScoringBatcher(
         for (const r of error.results) if (r instanceof Error) failed++;
         stats.failedApplications += failed;
         report(keys.length, oldestEnqueuedAt, started, model, failed);
-        return [...error.results];
+        const results = [...error.results];
+        if (challenger) tellChallenger(await challenger.attachTo(results));
+        return results;
       }
       stats.failedApplications += keys.length;
       report(keys.length, oldestEnqueuedAt, started, model, keys.length);
       const failure = toError(error);
       return keys.map(() => failure);
+    }
+  };
+
+  const tellChallenger = (report: ChallengerReport) => {
+    try {
+      onChallenger?.(report);
+    } catch {
+      // a metrics or logging callback must never fail a batch
     }
   };
 

@@ -13,6 +13,8 @@ export interface BatchSpec {
   decidedAt?: Date;
   /** the model of the decisions after the first (default: the same as the first) */
   otherModel?: boolean;
+  /** what a challenger would have decided, beside every decision but each fourth (which it failed to score) */
+  challenger?: boolean;
 }
 
 const OUTCOMES = ['APPROVE', 'REFER', 'DECLINE'] as const;
@@ -51,6 +53,9 @@ export function auditBatch(spec: BatchSpec = {}): AuditBatch & { decisions: Deci
     const input = { applicationRef: decision.applicationRef, loanAmount: 1000 + n, note: 'ünïcödé "quoted" \\ back' };
     // as a store reads it back: with the input as received, and no review yet
     Object.assign(decision, { application: input, review: null });
+    if (spec.challenger && n % 4 !== 3) {
+      decision.challenger = { modelVersion: 'challenger-1.1.0', sha256: 'sha-challenger', probabilityOfDefault: p * 0.9 + 0.01, outcome: OUTCOMES[(n + 1) % 3] };
+    }
     decisions.push(decision);
     items.push({
       decision,

@@ -133,9 +133,14 @@ export function batchRows(batch: AuditBatch): BatchRows {
       hits[h] = [hit.ruleId, hit.effect];
     }
     const sameModel = d.modelVersion === modelVersion && modelSha256 === first.modelSha256;
-    entries[n] = sameModel
-      ? [input, d.probabilityOfDefault, d.score, d.outcome, reasons, hits]
-      : [input, d.probabilityOfDefault, d.score, d.outcome, reasons, hits, [d.modelVersion, modelSha256]];
+    const model: Entry[6] = sameModel ? null : [d.modelVersion, modelSha256];
+    const c = d.challenger;
+    entries[n] =
+      c !== undefined
+        ? [input, d.probabilityOfDefault, d.score, d.outcome, reasons, hits, model, null, [c.modelVersion, c.sha256, c.probabilityOfDefault, c.outcome]]
+        : sameModel
+          ? [input, d.probabilityOfDefault, d.score, d.outcome, reasons, hits]
+          : [input, d.probabilityOfDefault, d.score, d.outcome, reasons, hits, model];
     index[n] = [batch.batchId, n, batch.caller, d.outcome, decidedAt, d.applicationRef, idempotencyKey, inputHash, sameModel ? null : d.modelVersion];
   }
   return {

@@ -74,8 +74,9 @@ export interface DecisionRow extends ReviewColumns {
 /**
  * One decision's entry in a batch body, an array: the input as received, probability, score, outcome, reasons as
  * [code, source, feature, impact, ruleId], policy hits as [ruleId, effect], and the model version and sha256 when
- * they are not the batch's. An entry migrated from the first layout holds reasons and hits as objects, then the
- * feature values.
+ * they are not the batch's (else null, or nothing). An entry migrated from the first layout holds reasons and hits as
+ * objects, then the feature values. With a challenger, the ninth element is what it would have decided: its version,
+ * sha256, probability and outcome (the seventh and eighth are then null when they do not apply).
  */
 export type Entry = [
   input: unknown,
@@ -85,7 +86,8 @@ export type Entry = [
   reasons: Array<[string, Reason['source'], string, number, string | null] | Reason>,
   hits: Array<[string, PolicyHitView['effect']] | PolicyHitView>,
   model?: [version: string, sha256: string] | null,
-  features?: Record<string, number>,
+  features?: Record<string, number> | null,
+  challenger?: [version: string, sha256: string, probability: number, outcome: Decision['outcome']],
 ];
 
 export function decisionFromRow(row: DecisionRow): Decision {
@@ -116,7 +118,7 @@ export function decisionFromEntry(
   descriptions: Descriptions,
   batchModelVersion: string,
 ): Decision {
-  const [input, probability, score, , reasons, hits, model] = entry;
+  const [input, probability, score, , reasons, hits, model, , challenger] = entry;
   return {
     id: FIRST_LAYOUT_ID.test(row.batch_id) ? row.batch_id : decisionId(row.batch_id, row.position),
     applicationRef: row.application_ref,
@@ -134,5 +136,6 @@ export function decisionFromEntry(
     decidedAt: new Date(row.decided_at),
     application: input as LoanApplication,
     review: reviewFromRow(row),
+    challenger: challenger && { modelVersion: challenger[0], sha256: challenger[1], probabilityOfDefault: challenger[2], outcome: challenger[3] },
   };
 }
