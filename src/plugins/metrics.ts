@@ -152,29 +152,31 @@ export function createMetrics(options: {
     labelNames: ['model_version', 'sha256'] as const,
     registers: [registry],
   });
+  // labelled by the challenger's version: a gauge without labels would show 0 when there is nothing to show
   const challengerGauge = (name: string, help: string, value: (s: ChallengerStatus) => number | null) =>
     new Gauge({
       name,
       help,
+      labelNames: ['model_version'] as const,
       registers: [registry],
       collect() {
+        this.reset();
         const status = options.challenger?.();
         const v = status && value(status);
-        if (v === undefined || v === null) this.reset();
-        else this.set(v);
+        if (v !== undefined && v !== null) this.set({ model_version: `${status!.name}-${status!.version}` }, v);
       },
     });
   challengerGauge(
     'loan_api_challenger_agreement_rate',
-    "Share of the window's decisions whose challenger outcome equals the decided one (MONITOR_WINDOW); absent before the first",
+    "Share of the window's decisions (MONITOR_WINDOW) whose challenger outcome equals the decided one, by the challenger's version; absent before the first",
     (s) => s.agreementRate,
   );
   challengerGauge(
     'loan_api_challenger_mean_probability_difference',
-    "Mean of (challenger − served) probability of default over the window's decisions; absent before the first",
+    "Mean of (challenger − served) probability of default over the window's decisions, by the challenger's version; absent before the first",
     (s) => s.meanProbabilityDifference,
   );
-  challengerGauge('loan_api_challenger_window_applications', 'Decisions in the challenger comparison window now', (s) => s.applications);
+  challengerGauge('loan_api_challenger_window_applications', "Decisions in the challenger's comparison window now, by its version", (s) => s.applications);
   const challengerFailures = new Counter({
     name: 'loan_api_challenger_failures_total',
     help: 'Applications the challenger failed to score (a run that failed, a NaN, a feature it cannot encode); no decision fails for it',
