@@ -21,6 +21,7 @@
  *               beside the seed's design (FastAPI + scikit-learn, 3 uvicorn replicas behind nginx, bench/lib/seed.ts)
  *               on the same loads, rounds alternating between the two
  *   5 memory    VmRSS idle and under load (single at 64 connections, bulk of 1,000), spawn → /ready, 3 starts
+ *   7 challenger  scoreApplications × 100 on one replica without and with CHALLENGER_MODEL_DIR (issue 14)
  *
  * Every server runs with production's environment (NODE_ENV=production, MALLOC_ARENA_MAX=2: as npm start and the image).
  *
@@ -73,7 +74,7 @@ import { median, runModelBench } from './model.js';
 // ---------------------------------------------------------------------------------------------------------------
 // options
 
-const SECTIONS = ['model', 'bulk', 'frontend', 'cluster', 'memory', 'reasons'] as const;
+const SECTIONS = ['model', 'bulk', 'frontend', 'cluster', 'memory', 'reasons', 'challenger'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function parseArgs(argv: string[]) {
@@ -960,6 +961,82 @@ async function sectionReasons(): Promise<void> {
   });
 }
 
+/** The challenger the bench runs beside the served model: retrained on another synthetic book (models/README.md). */
+const CHALLENGER_MODEL = 'models/loan-default-lr-1.1.0';
+
+/**
+ * Section 7 (issue 14): what a challenger costs. Bulk of 100 on one replica (audit on), without and with
+ * CHALLENGER_MODEL_DIR, rounds interleaved; then where the time goes, from the challenger server's /metrics: the
+ * served model's runs, the challenger's (one row per application beside the served model's run), and whole requests.
+ */
+async function sectionChallenger(): Promise<void> {
+  log('section 7: bulk of 100 on one replica, without and with a challenger');
+  const configs: ServerConfig[] = [
+    { key: 'no-challenger', label: 'no challenger (default)', kind: 'api' },
+    { key: 'challenger', label: `CHALLENGER_MODEL_DIR=${CHALLENGER_MODEL}`, kind: 'api', env: { CHALLENGER_MODEL_DIR: CHALLENGER_MODEL } },
+  ];
+  const shape = bulk(100, BULK_CONNECTIONS);
+  const servers = new Map<string, BenchProcess>();
+  const targetOf = (s: BenchProcess): Target => ({ url: s.url, kind: 'api', pids: [s.pid], metricsUrls: [s.metricsUrl], gone: goneOf([s]) });
+  const series: Series = {};
+  /** Σ seconds and count of each histogram of the challenger server, over the section */
+  const seconds: Record<string, { sum: number; count: number }> = {};
+  try {
+    for (const c of configs) {
+      const server = await startServer(c);
+      servers.set(c.key, server);
+      await verify(targetOf(server), shape);
+    }
+    for (let r = 0; r < TARGET_RUNS; r++) {
+      for (const c of rotate(configs, r)) {
+        const m = await measure(targetOf(servers.get(c.key)!), shape);
+        record(series, c.key, shape.key, m);
+        log(`  ${c.key} run ${r + 1}: ${int(m.applicationsPerSecond)} apps/s, p99 ${ms(m.latency.p99)} ms, others ${m.foreignCores.toFixed(2)} cores`);
+      }
+    }
+    const text = await (await fetch(`${servers.get('challenger')!.metricsUrl}/metrics`)).text();
+    for (const name of ['loan_api_inference_seconds', 'loan_api_challenger_inference_seconds', 'loan_api_http_request_duration_seconds']) {
+      const total = (part: 'sum' | 'count') =>
+        text
+          .split('\n')
+          .filter((l) => l.startsWith(`${name}_${part}`) && (!l.includes('path=') || l.includes('path="/graphql"')))
+          .reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+      seconds[name] = { sum: total('sum'), count: total('count') };
+    }
+  } finally {
+    await Promise.all([...servers.values()].map(stopServer));
+  }
+  json.challenger = { connections: BULK_CONNECTIONS, model: CHALLENGER_MODEL, configs, series, seconds, failed: failures(series) };
+
+  const without = series['no-challenger']?.[shape.key];
+  const withIt = series.challenger?.[shape.key];
+  const cost = 1 - med(withIt, aps) / med(without, aps);
+  const paired = (withIt ?? []).map((m, i) => (without?.[i] ? 1 - m.applicationsPerSecond / without[i].applicationsPerSecond : NaN)).filter(Number.isFinite);
+  const meanMs = (name: string) => (seconds[name]?.count ? (1000 * seconds[name].sum) / seconds[name].count : NaN);
+  summary.push(
+    '### 7. A challenger beside the served model: `scoreApplications` × 100 on one replica',
+    '',
+    `${BULK_CONNECTIONS} connections, audit on, median (min–max) of ${TARGET_RUNS} × ${DURATION_S} s, rounds interleaved. The challenger is \`${CHALLENGER_MODEL}\`.`,
+    '',
+    '| server | applications/s | requests/s | p50 ms | p99 ms | ÷ no challenger | RSS max MB |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...configs.map((c) => {
+      const runs = series[c.key]?.[shape.key];
+      return `| ${c.label} | ${spread(runs, aps)} | ${int(med(runs, rps))} | ${ms(med(runs, p50))} | ${ms(med(runs, p99))} | ${c.key === 'no-challenger' ? '1.00× (baseline)' : x(med(runs, aps) / med(without, aps))} | ${mb(med(runs, (m) => m.rssMaxMB[0]))} |`;
+    }),
+    '',
+    `Where the time goes, with the challenger (its server's /metrics over the section, warm-ups included): a request took ${ms(meanMs('loan_api_http_request_duration_seconds'))} ms`,
+    `on average, a run of the served model (encoding, one \`session.run\` with 14 rows per application, decoding) ${ms(meanMs('loan_api_inference_seconds'))} ms, the challenger's run`,
+    `(one row per application, right after the served model's in the same dispatch) ${ms(meanMs('loan_api_challenger_inference_seconds'))} ms.`,
+    '',
+  );
+  targets.push({
+    name: 'A challenger costs < 35 % of bulk ×100 throughput on one replica',
+    pass: Number.isFinite(cost) ? cost < 0.35 : null,
+    measured: `${pct(cost)} (${int(med(withIt, aps))} vs ${int(med(without, aps))} applications/s); round by round ${paired.map((v) => pct(v)).join(', ')}`,
+  });
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 
 function auditTarget(): void {
@@ -1065,6 +1142,7 @@ async function main(): Promise<void> {
     cluster: sectionCluster,
     memory: sectionMemory,
     reasons: sectionReasons,
+    challenger: sectionChallenger,
   };
   const aborted: Array<{ section: Section; error: string }> = [];
   for (const s of SECTIONS) {
@@ -1087,7 +1165,7 @@ async function main(): Promise<void> {
   const totalS = (performance.now() - t0) / 1000;
   const loadEnd = os.loadavg();
   const passCell = (p: boolean | null) => (p === null ? 'not measured' : p ? '**pass**' : '**FAIL**');
-  const order = ['Partner bulk', 'Batching across', 'Each replica', 'The audit', 'Cluster single', 'Cluster bulk'];
+  const order = ['Partner bulk', 'Batching across', 'Each replica', 'The audit', 'A challenger', 'Cluster single', 'Cluster bulk'];
   targets.sort((a, b) => order.findIndex((o) => a.name.startsWith(o)) - order.findIndex((o) => b.name.startsWith(o)));
   const markdown = [
     ...header(env, totalS, loadEnd),

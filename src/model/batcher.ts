@@ -16,8 +16,9 @@ export interface BatcherOptions {
   /** called after every batch (plain callback, so metrics stay outside the model layer) */
   onBatch?: (batch: BatchReport) => void;
   /**
-   * a second model that scores every batch beside the served one, read once per batch like `getModel`; its
-   * probabilities ride along on the results (`challenger`) and its failures never fail a batch. @default undefined
+   * a second model that scores every batch right after the served one, in the same dispatch, read once per batch like
+   * `getModel`; its probabilities ride along on the results (`challenger`) and its failures never fail a batch.
+   * @default undefined
    */
   getChallenger?: () => ScoringModel | undefined;
   /** called after every batch a challenger scored or failed to score */
@@ -236,15 +237,11 @@ export function createScoringBatcher(
     if (keys.length > stats.largestBatchSize) stats.largestBatchSize = keys.length;
     const started = performance.now();
     let model: ScoringModel | undefined;
-    // started beside the served model's run, so the request waits once; awaited only once that run has succeeded
-    let challenger: ReturnType<typeof scoreChallenger> | undefined;
     try {
       model = getModel();
-      const scoring = model.score(keys);
-      challenger = getChallenger && scoreChallenger(getChallenger, keys);
-      const results = await scoring;
+      const results = await model.score(keys);
       report(keys.length, oldestEnqueuedAt, started, model, 0);
-      if (challenger) tellChallenger(await challenger.attachTo(results));
+      if (getChallenger) await challengerAfter(keys, results);
       return results;
     } catch (error) {
       if (error instanceof PartialScoringError && error.results.length === keys.length) {
@@ -253,7 +250,7 @@ export function createScoringBatcher(
         stats.failedApplications += failed;
         report(keys.length, oldestEnqueuedAt, started, model, failed);
         const results = [...error.results];
-        if (challenger) tellChallenger(await challenger.attachTo(results));
+        if (getChallenger) await challengerAfter(keys, results);
         return results;
       }
       stats.failedApplications += keys.length;
@@ -263,9 +260,11 @@ export function createScoringBatcher(
     }
   };
 
-  const tellChallenger = (report: ChallengerReport) => {
+  /** The challenger's run on what the served model scored; its failures, and its callback's, never fail the batch. */
+  const challengerAfter = async (keys: readonly LoanApplication[], results: Array<ScoredApplication | Error>) => {
+    const challengerReport = await scoreChallenger(getChallenger!, keys, results);
     try {
-      onChallenger?.(report);
+      if (challengerReport) onChallenger?.(challengerReport);
     } catch {
       // a metrics or logging callback must never fail a batch
     }

@@ -7,71 +7,53 @@ export interface ChallengerReport {
   size: number;
   /** `name-version` of the challenger, or undefined when none could be had */
   modelVersion: string | undefined;
-  /** from the start of the challenger's run to its end (it runs beside the served model's), ms */
+  /** the challenger's run: encoding, one `session.run`, decoding, ms */
   inferenceMs: number;
   /** applications the served model scored and the challenger did not */
   failed: number;
-  /** why: the run's own error, or what the first application without a probability got; undefined when none failed */
+  /** why: the run's own error, or what the applications without a probability got; undefined when none failed */
   error: Error | undefined;
 }
-
-/** A challenger's run, started beside the served model's, whose probabilities are attached to that model's results. */
-export interface ChallengerRun {
-  /**
-   * Waits for the run and sets `challenger` on each result that has a score and a valid challenger probability.
-   * Never rejects: a failing challenger leaves the results as they were, and says so in the report.
-   */
-  attachTo(results: Array<ScoredApplication | Error>): Promise<ChallengerReport>;
-}
-
-type Settled = { probabilities: Float32Array; error?: undefined } | { probabilities?: undefined; error: Error };
 
 const toError = (reason: unknown): Error => (reason instanceof Error ? reason : new Error(String(reason)));
 
 /**
- * Starts the challenger (when `getChallenger` gives one) on the applications of a batch: one `session.run` of one row
- * per application, no explanation rows. Undefined when there is no challenger.
+ * Scores a batch's applications with the challenger (when `getChallenger` gives one), right after the served model's
+ * run and in the same batcher dispatch, so a request waits for both once: one `session.run` of one row per
+ * application, no explanation rows. (onnxruntime-node runs a session on the event loop's thread, deferred by
+ * setImmediate, so starting both runs together would overlap nothing.) Sets `challenger` on each result that has a
+ * score and gets a valid probability. Never rejects: a failing challenger leaves the results as they were, and the
+ * report says so. Undefined when there is no challenger.
  */
-export function scoreChallenger(
+export async function scoreChallenger(
   getChallenger: () => ScoringModel | undefined,
   applications: readonly LoanApplication[],
-): ChallengerRun | undefined {
+  results: Array<ScoredApplication | Error>,
+): Promise<ChallengerReport | undefined> {
   const started = performance.now();
-  let challenger: ScoringModel | undefined;
-  let run: Promise<Settled>;
+  let model: ScoringModel | undefined;
+  let probabilities: Float32Array | undefined;
+  let error: Error | undefined;
   try {
-    challenger = getChallenger();
-    if (challenger === undefined) return undefined;
-    run = challenger.probabilities(applications).then(
-      (probabilities) => ({ probabilities }),
-      (error: unknown) => ({ error: toError(error) }),
-    );
-  } catch (error) {
-    run = Promise.resolve({ error: toError(error) });
+    model = getChallenger();
+    if (model === undefined) return undefined;
+    probabilities = await model.probabilities(applications);
+  } catch (e) {
+    error = toError(e);
   }
-  const model = challenger;
-  const modelVersion = model && `${model.manifest.name}-${model.manifest.version}`;
-
-  return {
-    async attachTo(results) {
-      const settled = await run;
-      const inferenceMs = performance.now() - started;
-      let size = 0;
-      let failed = 0;
-      for (let i = 0; i < results.length; i++) {
-        const result = results[i];
-        if (result instanceof Error) continue;
-        size++;
-        const p = settled.probabilities?.[i];
-        if (p === undefined || Number.isNaN(p)) failed++;
-        else result.challenger = { probabilityOfDefault: p, model: model! };
-      }
-      const error =
-        settled.error ??
-        (failed > 0
-          ? new Error(`${failed} of ${size} application(s) got no probability from the challenger (NaN, or a feature it cannot encode)`)
-          : undefined);
-      return { size, modelVersion, inferenceMs, failed, error };
-    },
-  };
+  const inferenceMs = performance.now() - started;
+  let size = 0;
+  let failed = 0;
+  for (let i = 0; i < results.length; i++) {
+    const result = results[i];
+    if (result instanceof Error) continue;
+    size++;
+    const p = probabilities?.[i];
+    if (p === undefined || Number.isNaN(p)) failed++;
+    else result.challenger = { probabilityOfDefault: p, model: model! };
+  }
+  if (failed > 0 && error === undefined) {
+    error = new Error(`${failed} of ${size} application(s) got no probability from the challenger (NaN, or a feature it cannot encode)`);
+  }
+  return { size, modelVersion: model && `${model.manifest.name}-${model.manifest.version}`, inferenceMs, failed, error };
 }
