@@ -49,8 +49,17 @@ const admin = { 'x-admin-key': ADMIN_KEY };
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const comparable = (json: any) => JSON.parse(JSON.stringify(json, (k, v) => (k === 'id' || k === 'decidedAt' ? undefined : v)));
 
+/** A decision's entry in the audit trail, with what the challenger would have decided as [version, sha256, probability, outcome]. */
 type Entry = [unknown, number, number, string, unknown, unknown, unknown, unknown, [string, string, number, string]?];
-const entryOf = async (a: TestApp, id: string) => (await a.audit!.getRecord(id))!.entry as Entry;
+const entryOf = async (a: TestApp, id: string): Promise<Entry> => {
+  const record = (await a.audit!.getRecord(id))!;
+  const entry = record.entry as unknown[];
+  const c = entry[8] as [number, string, string?, string?] | undefined;
+  if (c === undefined) return entry as Entry;
+  // the batch's challenger is named once, in the batch's descriptions
+  const [version, sha256] = c[2] !== undefined ? [c[2], c[3]!] : (JSON.parse(record.descriptions as string).c as [string, string]);
+  return [...entry.slice(0, 8), [version, sha256, c[0], c[1]]] as unknown as Entry;
+};
 
 let challenger: ScoringModel;
 let policy: ReturnType<typeof loadPolicy>['policy'];

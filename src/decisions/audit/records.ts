@@ -75,8 +75,9 @@ export interface DecisionRow extends ReviewColumns {
  * One decision's entry in a batch body, an array: the input as received, probability, score, outcome, reasons as
  * [code, source, feature, impact, ruleId], policy hits as [ruleId, effect], and the model version and sha256 when
  * they are not the batch's (else null, or nothing). An entry migrated from the first layout holds reasons and hits as
- * objects, then the feature values. With a challenger, the ninth element is what it would have decided: its version,
- * sha256, probability and outcome (the seventh and eighth are then null when they do not apply).
+ * objects, then the feature values. With a challenger, the ninth element is what it would have decided: its probability
+ * and outcome, then its version and sha256 when they are not the batch's (`c` of the batch's descriptions); the
+ * seventh and eighth are then null when they do not apply.
  */
 export type Entry = [
   input: unknown,
@@ -87,17 +88,21 @@ export type Entry = [
   hits: Array<[string, PolicyHitView['effect']] | PolicyHitView>,
   model?: [version: string, sha256: string] | null,
   features?: Record<string, number> | null,
-  challenger?: [version: string, sha256: string, probability: number, outcome: Decision['outcome']],
+  challenger?: [probability: number, outcome: Decision['outcome'], version?: string, sha256?: string],
 ];
 
 export function decisionFromRow(row: DecisionRow): Decision {
   return decisionFromEntry(row, JSON.parse(row.entry) as Entry, JSON.parse(row.descriptions) as Descriptions, row.model_version);
 }
 
-/** {"r": {reason code: description}, "h": {rule id: description}} of a batch */
+/**
+ * What a batch's entries refer to: {"r": {reason code: description}, "h": {rule id: description}, "c": [version,
+ * sha256] of the challenger that scored them, when one did}
+ */
 export interface Descriptions {
   r?: Record<string, string>;
   h?: Record<string, string>;
+  c?: [version: string, sha256: string];
 }
 
 export function reviewFromRow(row: ReviewColumns): Review | null {
@@ -136,6 +141,11 @@ export function decisionFromEntry(
     decidedAt: new Date(row.decided_at),
     application: input as LoanApplication,
     review: reviewFromRow(row),
-    challenger: challenger && { modelVersion: challenger[0], sha256: challenger[1], probabilityOfDefault: challenger[2], outcome: challenger[3] },
+    challenger: challenger && {
+      modelVersion: challenger[2] ?? descriptions.c![0],
+      sha256: challenger[3] ?? descriptions.c![1],
+      probabilityOfDefault: challenger[0],
+      outcome: challenger[1],
+    },
   };
 }
