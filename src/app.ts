@@ -76,8 +76,12 @@ export function createApp(config: Config, logger: Logger) {
       metrics.challengerBatch(report);
       // a burst of failures is logged once, with the first error; decisions go on without the challenger
       const turn = challengerMonitor.batch(report);
-      if (turn === 'failing') logger.error({ err: report.error, challenger: report.modelVersion, failed: report.failed, of: report.size }, 'challenger failed to score; decisions go on without it');
-      else if (turn === 'recovered') logger.info({ challenger: report.modelVersion }, 'challenger scores again');
+      if (turn === 'failing') {
+        const detail = { err: report.error, challenger: report.modelVersion, failed: report.failed, of: report.size };
+        logger.error(detail, 'challenger failed to score; decisions go on without it');
+      } else if (turn === 'recovered') {
+        logger.info({ challenger: report.modelVersion }, 'challenger scores again');
+      }
     },
   };
   const batcher = createScoringBatcher(currentModel, batcherOptions);
