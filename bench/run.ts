@@ -23,7 +23,7 @@
  *   5 memory    VmRSS idle and under load (single at 64 connections, bulk of 1,000), spawn → /ready, 3 starts
  *   6 reasons   the committed model's reasons over the 10,000 held-out rows (values, not speed)
  *   7 watch     drift monitoring's cost: ScoringModel.score × 100 with and without a monitor, and the bulk of 100 on
- *               one replica with MONITOR=off beside MONITOR=on (and a challenger beside none, once it is merged)
+ *               one replica with MONITOR=off beside MONITOR=on, and a challenger (loan-default-lr-1.1.0) beside none
  *
  * Every server runs with production's environment (NODE_ENV=production, MALLOC_ARENA_MAX=2: as npm start and the image).
  *
@@ -966,13 +966,9 @@ async function sectionReasons(): Promise<void> {
   });
 }
 
-/**
- * CHALLENGER SLOT (issue 14 part 3, on another branch): once src/config.ts reads CHALLENGER_MODEL_DIR, section 7 also
- * runs the bulk of 100 with a challenger (a second run of the default model in each batch) beside the same server
- * without one; until then its row and target read "not measured".
- */
-const CHALLENGER_SUPPORTED = readFileSync(path.join(root, 'src', 'config.ts'), 'utf8').includes('CHALLENGER_MODEL_DIR');
-const CHALLENGER_ENV = { CHALLENGER_MODEL_DIR: 'models/loan-default-lr-1.0.0' };
+/** The challenger section 7 runs beside the served model: retrained on another synthetic book (models/README.md). */
+const CHALLENGER_SUPPORTED = true;
+const CHALLENGER_ENV = { CHALLENGER_MODEL_DIR: 'models/loan-default-lr-1.1.0' };
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 /** CPU time (user + system, every thread) a process has used so far, s. */

@@ -92,6 +92,8 @@ const envSchema = z
     GRAPHQL_JIT: bool.default(true),
     REPLICA_ID: z.string().min(1).optional(),
     MODEL_DIR_FILE: z.string().min(1).optional(),
+    CHALLENGER_MODEL_DIR: z.string().min(1).optional(),
+    CHALLENGER_MODEL_DIR_FILE: z.string().min(1).optional(),
     REQUEST_TIMEOUT_MS: int(100, 600_000).default(10_000),
     BATCH_MAX_PENDING: int(1, 10_000_000).default(10_000),
     QUERY_MAX_DEPTH: int(1, 100).default(6),
@@ -225,6 +227,14 @@ function toConfig(env: z.output<typeof envSchema>) {
       intraOpNumThreads: env.INTRA_OP_THREADS,
       /** overrides of the manifest's thresholds */
       thresholds: { approve: env.APPROVE_THRESHOLD, decline: env.DECLINE_THRESHOLD },
+      /**
+       * a second model that scores every batch beside the served one without deciding anything (its probability and
+       * outcome go to the audit trail and the comparison to modelInfo.challenger); unset = no challenger
+       * @default undefined
+       */
+      challengerDir: env.CHALLENGER_MODEL_DIR === undefined ? undefined : fromRoot(env.CHALLENGER_MODEL_DIR),
+      /** a file holding the challenger's directory (empty: none); when set, start-up and SIGHUP read it, not challengerDir */
+      challengerDirFile: env.CHALLENGER_MODEL_DIR_FILE === undefined ? undefined : fromRoot(env.CHALLENGER_MODEL_DIR_FILE),
     },
     batching: {
       windowMs: env.BATCH_WINDOW_MS,
@@ -274,7 +284,8 @@ function toConfig(env: z.output<typeof envSchema>) {
       enabled: env.MONITOR === 'on',
       /**
        * applications in the sliding window, kept as 10 slices (the last 90–100 % of them): a count, not a time, so
-       * the PSI's noise floor stays the same at night as at noon @default 10000
+       * the PSI's noise floor stays the same at night as at noon; the challenger's agreement rate and mean difference
+       * cover the same window @default 10000
        */
       window: env.MONITOR_WINDOW,
       /** a PSI above this logs one warning per feature per window (0.25: the usual "significant shift") @default 0.25 */

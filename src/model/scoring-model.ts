@@ -50,6 +50,14 @@ export interface ScoredApplication {
   impacts: FieldImpact[];
   /** the model that scored it (a hot swap may have replaced the current one since) */
   model: ScoringModel;
+  /** the challenger's probability for the same application, when the batcher ran one and it could score it */
+  challenger?: ChallengerScore;
+}
+
+/** A second model's probability of default for an application the served model scored, from the same batch. */
+export interface ChallengerScore {
+  probabilityOfDefault: number;
+  model: ScoringModel;
 }
 
 /** The columns one counterfactual row resets together. */
@@ -385,6 +393,37 @@ export class ScoringModel {
     else if (monitor) for (let i = 0; i < n; i++) if (failures![i] === undefined) monitor.observeBatch(matrix, block, probabilities!, i, i + 1);
     if (failures !== undefined) throw new PartialScoringError(results);
     return results as ScoredApplication[];
+  }
+
+  /**
+   * The probability of default of each application, in order, from one `session.run` of one row per application (no
+   * explanation rows: a challenger decides nothing, so it explains nothing). NaN for an application that cannot be
+   * encoded or whose output is NaN; a session failure rejects.
+   */
+  async probabilities(applications: readonly LoanApplication[]): Promise<Float32Array> {
+    const n = applications.length;
+    const features = this.features;
+    const width = features.length;
+    const matrix = new Float32Array(n * width);
+    let unencodable: number[] | undefined;
+    for (let i = 0; i < n; i++) {
+      const base = i * width;
+      try {
+        for (let j = 0; j < width; j++) matrix[base + j] = features[j].compute(applications[i]);
+      } catch {
+        matrix[base] = NaN;
+      }
+      for (let j = 0; j < width; j++) {
+        if (Number.isFinite(matrix[base + j])) continue;
+        // keep the run valid with the reference row; this application's answer is NaN
+        matrix.set(this.#references, base);
+        (unencodable ??= []).push(i);
+        break;
+      }
+    }
+    const out = await this.predict(matrix, n);
+    if (unencodable) for (const i of unencodable) out[i] = NaN;
+    return out;
   }
 
   /** Releases the session once the runs already started have finished. Idempotent. */

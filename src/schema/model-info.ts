@@ -3,8 +3,10 @@ import { thresholdsFor } from '../decisions/decision.js';
 import { FEATURES_BY_NAME } from '../model/features.js';
 import type { ScoringModel } from '../model/scoring-model.js';
 import { builder } from './builder.js';
+import { ChallengerInfo } from './challenger-info.js';
 import { DateTime } from './date-time.js';
 import { ModelMonitoring, monitoringOf, type ModelMonitoringShape } from './model-monitoring.js';
+import { Thresholds } from './thresholds.js';
 
 export interface ModelInfoShape {
   name: string;
@@ -41,13 +43,6 @@ const ModelFeature = builder.objectRef<ModelInfoShape['features'][number]>('Mode
     name: t.exposeString('name'),
     description: t.exposeString('description'),
     reference: t.exposeFloat('reference', { description: 'The value explanations compare against' }),
-  }),
-});
-
-const Thresholds = builder.objectRef<ModelInfoShape['thresholds']>('Thresholds').implement({
-  fields: (t) => ({
-    approve: t.exposeFloat('approve', { description: 'Probability of default below this → APPROVE' }),
-    decline: t.exposeFloat('decline', { description: 'Probability of default at or above this → DECLINE' }),
   }),
 });
 
@@ -94,6 +89,12 @@ export const ModelInfo = builder.objectRef<ModelInfoShape>('ModelInfo').implemen
     runtime: t.expose('runtime', { type: RuntimeInfo }),
     batching: t.expose('batching', { type: BatchingInfo }),
     monitoring: t.expose('monitoring', { type: ModelMonitoring, description: 'Live drift of the applications this replica scored' }),
+    challenger: t.field({
+      type: ChallengerInfo,
+      nullable: true,
+      description: 'The challenger scoring every batch beside this model without deciding anything; null without one',
+      resolve: (_info, _args, context) => context.challengerStatus() ?? null,
+    }),
   }),
 });
 
