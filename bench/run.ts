@@ -1072,9 +1072,10 @@ async function sectionPostgres(): Promise<void> {
   }
 }
 
-/** pg_stat_statements on ('top') or off ('none') for every session, from its next statement on. */
+/** pg_stat_statements on ('top', planning time too) or off ('none') for every session, from its next statement on. */
 async function trackStatements(admin: pg.Client, track: 'top' | 'none'): Promise<void> {
   await admin.query(`ALTER SYSTEM SET pg_stat_statements.track = '${track}'`);
+  await admin.query(`ALTER SYSTEM SET pg_stat_statements.track_planning = ${track === 'top' ? 'on' : 'off'}`);
   await admin.query('SELECT pg_reload_conf()');
 }
 
@@ -1121,12 +1122,14 @@ async function postgresClusters(postgres: PostgresServer, admin: pg.Client) {
     for (const shape of shapes) {
       await admin.query('SELECT pg_stat_statements_reset()');
       const m = await retrying(budget, pgSystem.revive, () => runOnce(pgSystem.target(), shape, { durationS: DURATION_S }));
-      const { rows } = await admin.query<{ kind: string; calls: string; ms: number; rows: string }>(
+      const { rows } = await admin.query<{ kind: string; calls: string; ms: number; plan: number; rows: string }>(
         `SELECT CASE WHEN query LIKE 'WITH batches AS%' THEN 'write' WHEN query = 'SELECT $1' THEN 'heartbeat' ELSE 'other' END AS kind,
-           sum(calls)::text AS calls, sum(total_exec_time)::float8 AS ms, sum(rows)::text AS rows
+           sum(calls)::text AS calls, sum(total_exec_time)::float8 AS ms, sum(total_plan_time)::float8 AS plan, sum(rows)::text AS rows
          FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'bench_cluster' GROUP BY 1`,
       );
-      const kinds = Object.fromEntries(rows.map((row) => [row.kind, { calls: Number(row.calls), execMs: row.ms, rows: Number(row.rows) }]));
+      const kinds = Object.fromEntries(
+        rows.map((row) => [row.kind, { calls: Number(row.calls), execMs: row.ms, planMs: row.plan, rows: Number(row.rows) }]),
+      );
       statements[shape.key] = { requests: m.ok, durationS: m.durationS, applicationsPerSecond: m.applicationsPerSecond, cpuCores: m.cpuCores, ...kinds };
       log(`  pg_stat_statements, ${shape.key}: ${JSON.stringify(statements[shape.key])}`);
     }
@@ -1249,13 +1252,20 @@ function postgresMarkdown(version: string, settings: Record<string, string>, c: 
 
   const statementRows = c.shapes.map((key) => {
     const d = c.statements[key] as
-      | { requests: number; durationS: number; applicationsPerSecond: number; cpuCores?: Record<string, number>; write?: { calls: number; execMs: number; rows: number } }
+      | {
+          requests: number;
+          durationS: number;
+          applicationsPerSecond: number;
+          cpuCores?: Record<string, number>;
+          write?: { calls: number; execMs: number; planMs: number; rows: number };
+        }
       | undefined;
-    if (!d?.write) return `| ${key} | n/a | | | | | |`;
+    if (!d?.write) return `| ${key} | n/a | | | | | | |`;
     const w = d.write;
     return (
-      `| ${key} | ${int(d.requests)} | ${int(w.calls)} | ${(d.requests / w.calls).toFixed(1)} | ${(w.rows / w.calls).toFixed(1)} | ${ms(w.execMs / w.calls)} | ` +
-      `${ms((w.execMs / (w.rows || 1)) * 1000)} | ${(d.cpuCores?.postgres ?? NaN).toFixed(2)} |`
+      `| ${key} | ${int(d.requests)} | ${int(w.calls)} | ${(d.requests / w.calls).toFixed(1)} | ${(w.rows / w.calls).toFixed(1)} | ` +
+      `${ms(w.planMs / w.calls)} + ${ms(w.execMs / w.calls)} | ${ms(((w.planMs + w.execMs) / (w.rows || 1)) * 1000)} | ` +
+      `${(d.cpuCores?.postgres ?? NaN).toFixed(2)} | ${ms((((d.cpuCores?.postgres ?? NaN) * d.durationS) / (w.rows || 1)) * 1e6)} |`
     );
   });
 
@@ -1293,11 +1303,12 @@ function postgresMarkdown(version: string, settings: Record<string, string>, c: 
       `limit (a quiet one: this one is not when other processes take cores), the ratio of the two predicts PostgreSQL ÷ SQLite: ` +
       `bulk ${x(cpuBound(bulkKey))}, single ${x(cpuBound(singleKey))}.`,
     '',
-    `PostgreSQL's statements in one more ${DURATION_S} s run of each load (pg_stat_statements on; not in the table above). "Server ms" is execution time `,
-    'inside PostgreSQL (not the commit\'s WAL flush, not the network); "cores" all PostgreSQL processes during that run.',
+    `PostgreSQL's statements in one more ${DURATION_S} s run of each load (pg_stat_statements on; not in the table above). "Server ms" is planning + `,
+    'execution inside PostgreSQL (not parsing, not the commit\'s WAL flush, not the network); "cores" all PostgreSQL processes during that run, and ',
+    'their CPU per 1,000 decisions.',
     '',
-    '| load | requests | write statements | requests per statement | decisions per statement | server ms per statement | server ms per 1,000 decisions | PostgreSQL cores |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| load | requests | write statements | requests per statement | decisions per statement | server ms per statement (plan + execute) | server ms per 1,000 decisions | PostgreSQL cores | PostgreSQL CPU ms per 1,000 decisions |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...statementRows,
     '',
     '#### The write cost at the store (in the bench process: no HTTP, no GraphQL)',
