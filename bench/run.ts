@@ -1303,9 +1303,9 @@ function postgresMarkdown(version: string, settings: Record<string, string>, c: 
       `limit (a quiet one: this one is not when other processes take cores), the ratio of the two predicts PostgreSQL ÷ SQLite: ` +
       `bulk ${x(cpuBound(bulkKey))}, single ${x(cpuBound(singleKey))}.`,
     '',
-    `PostgreSQL's statements in one more ${DURATION_S} s run of each load (pg_stat_statements on; not in the table above). "Server ms" is planning + `,
-    'execution inside PostgreSQL (not parsing, not the commit\'s WAL flush, not the network); "cores" all PostgreSQL processes during that run, and ',
-    'their CPU per 1,000 decisions.',
+    `PostgreSQL's statements in one more ${DURATION_S} s run of each load (pg_stat_statements on; not in the table above). "Server ms" is planning and ` +
+      'execution inside PostgreSQL (not parsing, not the commit\'s WAL flush, not the network); "cores" all PostgreSQL processes during that run, and ' +
+      'their CPU per 1,000 decisions.',
     '',
     '| load | requests | write statements | requests per statement | decisions per statement | server ms per statement (plan + execute) | server ms per 1,000 decisions | PostgreSQL cores | PostgreSQL CPU ms per 1,000 decisions |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -1427,13 +1427,24 @@ async function updateBenchmarksMd(markdown: string, name: 'summary' | 'postgres'
   await writeFile(file, text);
 }
 
+/** The options this invocation was given, as typed after `npm run bench --` (empty for a plain full run). */
+function benchArgs(): string {
+  const args = [
+    ...(opts.only.length === SECTIONS.length ? [] : ['--only', opts.only.join(',')]),
+    ...(opts.runs === undefined ? [] : ['--runs', String(opts.runs)]),
+    ...(QUICK ? ['--quick'] : []),
+    ...(opts.seed ? [] : ['--no-seed']),
+  ];
+  return args.length ? ` -- ${args.join(' ')}` : '';
+}
+
 /** The head of section 7's block: when, on what, and how busy the machine was during its runs. */
 function postgresHeader(env: ReturnType<typeof environment>): string[] {
   const others = (json.postgres as { foreignCores?: number[] } | undefined)?.foreignCores ?? [];
   return [
     `## The audit trail on PostgreSQL (issue 12): run of ${benchStarted.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     '',
-    `- \`npm run bench${opts.only.length === SECTIONS.length ? '' : ` -- --only ${opts.only.join(',')}`}\`; machine: ${env.cpuModel}, ${env.cores} cores, ${env.memoryGB} GB; Node ${env.node}, nginx ${env.nginx}`,
+    `- \`npm run bench${benchArgs()}\`; machine: ${env.cpuModel}, ${env.cores} cores, ${env.memoryGB} GB; Node ${env.node}, nginx ${env.nginx}`,
     `- git commit ${env.gitCommit.slice(0, 12)} (${env.gitCommitSubject})${env.srcUncommitted.length ? ` + uncommitted changes under src/ (${env.srcUncommitted.join(', ')})` : ''}; dist/ compiled ${env.distBuiltAt.slice(0, 19).replace('T', ' ')} UTC`,
     `- other processes of the machine kept ${others.length ? `${median(others).toFixed(2)} cores busy (median over this section's timed runs; max ${Math.max(...others).toFixed(2)})` : 'n/a'} of ${env.cores}; the load generator runs on the same cores`,
     '',
