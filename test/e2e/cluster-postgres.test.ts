@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { findNginx, startCluster, type Cluster } from '../../scripts/cluster.js';
 import { decisionId } from '../../src/decisions/audit/records.js';
 import { applications } from '../helpers/applications.js';
@@ -48,6 +48,7 @@ let cluster: Cluster | undefined;
 let runDir: string;
 let report: LoadReport | undefined;
 const summary: Record<string, unknown> = {};
+let failed = false;
 
 beforeAll(async () => {
   findNginx(); // fails the suite with "install nginx: apt-get install nginx" when it is missing
@@ -65,11 +66,18 @@ beforeAll(async () => {
   });
 }, 120_000);
 
+afterEach((context) => {
+  if (context.task.result?.state === 'fail') failed = true;
+});
+
 afterAll(async () => {
   await cluster?.stop();
   await postgres?.destroy();
   if (report) console.log(`cluster + PostgreSQL e2e: ${JSON.stringify({ ...summary, statuses: report.statuses, durationMs: report.durationMs })}`);
-  if (runDir) rmSync(runDir, { recursive: true, force: true });
+  if (!runDir) return;
+  // on failure, the replica and nginx logs stay for inspection
+  if (failed || process.env.KEEP_E2E_RUN) console.log(`cluster + PostgreSQL e2e: run folder kept: ${runDir}`);
+  else rmSync(runDir, { recursive: true, force: true });
 }, 60_000);
 
 async function post<T>(body: unknown): Promise<{ status: number; json: T }> {
