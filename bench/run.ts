@@ -5,9 +5,9 @@
  * a noisy machine spreads over all of them, medians of ≥ 3 runs, ratios against a baseline measured in the same
  * invocation.
  *
- *   npm run bench                        everything (about 6-7 minutes); writes BENCHMARKS.md
+ *   npm run bench                        everything (about 9 minutes); writes BENCHMARKS.md
  *   npm run bench -- --quick             1 run of 1 s per point, for smoke use (BENCHMARKS.md untouched)
- *   npm run bench -- --only frontend     one section (model, bulk, frontend, cluster, memory; or 1-5; comma list)
+ *   npm run bench -- --only frontend     one section (model, bulk, frontend, cluster, memory, reasons, postgres, watch; or 1-8; comma list)
  *   npm run bench -- --runs 5            runs per point (default 3; 5 for the points a target is judged on)
  *   npm run bench -- --no-md             don't touch BENCHMARKS.md
  *   npm run bench -- --no-seed           don't start the seed (the cluster targets then read "not measured")
@@ -22,7 +22,11 @@
  *               on the same loads, rounds alternating between the two
  *   5 memory    VmRSS idle and under load (single at 64 connections, bulk of 1,000), spawn → /ready, 3 starts
  *   6 reasons   the committed model's reasons over the 10,000 held-out rows (values, not speed)
- *   7 watch     drift monitoring's cost: ScoringModel.score × 100 with and without a monitor, and the bulk of 100 on
+ *   7 postgres  section 4's cluster and loads with the audit trail on SQLite and on PostgreSQL (a server the bench
+ *               starts), side by side, rounds alternating, CPU per process group; PostgreSQL's statements
+ *               (pg_stat_statements); the write cost at the store itself and the space per decision. Written to a
+ *               block of its own in BENCHMARKS.md, which `--only postgres` rewrites alone
+ *   8 watch     drift monitoring's cost: ScoringModel.score × 100 with and without a monitor, and the bulk of 100 on
  *               one replica with MONITOR=off beside MONITOR=on, and a challenger (loan-default-lr-1.1.0) beside none
  *
  * Every server runs with production's environment (NODE_ENV=production, MALLOC_ARENA_MAX=2: as npm start and the image).
@@ -62,11 +66,18 @@ import {
   startProcess,
   tempDir,
   unregisterPid,
+  watchCpu,
   watchForeignCpu,
   withDescendants,
   type BenchProcess,
 } from './lib/proc.js';
 import { SEED_BULK_PATH, SEED_SINGLE_PATH, seedAvailability, startSeed, type Seed, type SeedAvailability } from './lib/seed.js';
+import { commitLatency, commitThroughput, realItems, tableBytes, type CommitLatency, type CommitThroughput } from './lib/audit-writes.js';
+import pg from 'pg';
+import type { AuditStore } from '../src/decisions/audit/audit-store.js';
+import { PostgresAuditStore } from '../src/decisions/audit/postgres-store.js';
+import { SqliteAuditStore } from '../src/decisions/audit/sqlite-store.js';
+import { startPostgres, type PostgresServer } from '../test/helpers/postgres.js';
 import { decisionFrom } from '../src/decisions/decision.js';
 import { loadPolicy } from '../src/decisions/policy.js';
 import { DriftMonitor } from '../src/model/drift-monitor.js';
@@ -79,7 +90,7 @@ import { median, runModelBench } from './model.js';
 // ---------------------------------------------------------------------------------------------------------------
 // options
 
-const SECTIONS = ['model', 'bulk', 'frontend', 'cluster', 'memory', 'reasons', 'watch'] as const;
+const SECTIONS = ['model', 'bulk', 'frontend', 'cluster', 'memory', 'reasons', 'postgres', 'watch'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function parseArgs(argv: string[]) {
@@ -99,10 +110,10 @@ function parseArgs(argv: string[]) {
     }
     else if (a === '--only' || a.startsWith('--only=')) {
       const value = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
-      if (!value) throw new Error('--only needs a section: model, bulk, frontend, cluster, memory, reasons, watch (or 1-7)');
+      if (!value) throw new Error(`--only needs a section: ${SECTIONS.join(', ')} (or 1-${SECTIONS.length})`);
       only = value.split(',').map((v) => {
         const s = /^\d$/.test(v) ? SECTIONS[Number(v) - 1] : (v as Section);
-        if (!SECTIONS.includes(s)) throw new Error(`unknown section "${v}": model, bulk, frontend, cluster, memory, reasons, watch (or 1-7)`);
+        if (!SECTIONS.includes(s)) throw new Error(`unknown section "${v}": ${SECTIONS.join(', ')} (or 1-${SECTIONS.length})`);
         return s;
       });
     } else throw new Error(`unknown argument ${a} (--quick, --only <section>, --runs N, --no-md, --no-seed)`);
@@ -236,11 +247,13 @@ function apiEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     BATCH_SCOPE: 'process',
     AUDIT: 'on',
     AUDIT_SYNC: 'full',
+    AUDIT_POOL_SIZE: '10',
     INTRA_OP_THREADS: '1',
     SHUTDOWN_GRACE_MS: '0',
     ...extra,
   };
   delete env.AUDIT_DB; // each server its own database in its own DATA_DIR
+  if (extra.AUDIT_DATABASE_URL === undefined) delete env.AUDIT_DATABASE_URL; // SQLite unless a section says otherwise
   delete env.PORT;
   return env;
 }
@@ -362,8 +375,10 @@ interface Target {
   kind: 'api' | 'raw' | 'seed';
   /** processes whose RSS is sampled during the run */
   pids: number[];
-  /** other processes of the system under test (nginx), not counted as foreign CPU */
+  /** other processes of the system under test (nginx), not counted as foreign CPU (their descendants neither) */
   helperPids?: number[];
+  /** processes whose CPU during the run is reported, by group (taken at the start of the run): where the CPU went */
+  cpuGroups?: () => Record<string, number[]>;
   /** replicas whose /metrics is scraped before and after the run */
   metricsUrls: string[];
   /** why the system under test cannot be measured any more (a process exited), or undefined */
@@ -384,6 +399,8 @@ interface Measured extends LoadResult {
   foreignCores: number;
   /** Δ_sum / Δ_count of the batch-size histogram of /metrics, null when there is none */
   meanBatchSize: number | null;
+  /** cores each of the target's cpuGroups kept busy during the run */
+  cpuCores?: Record<string, number>;
   batchMetric?: string;
 }
 
@@ -435,6 +452,7 @@ async function runOnce(target: Target, shape: Shape, how: { durationS?: number; 
   const before = await scrape();
   const sampler = sampleRss(target.pids);
   const cpu = watchForeignCpu([...target.pids, ...(target.helperPids ?? []).flatMap(withDescendants)]);
+  const groups = target.cpuGroups && watchCpu(target.cpuGroups);
   const result = await runLoad({
     url: target.url,
     ...(target.kind === 'seed' ? { path: shape.items === 1 ? SEED_SINGLE_PATH : SEED_BULK_PATH, body: shape.seedBody } : { body: shape.body }),
@@ -445,6 +463,7 @@ async function runOnce(target: Target, shape: Shape, how: { durationS?: number; 
   });
   const rss = sampler.stop();
   const { foreignCores } = cpu.stop();
+  const cpuCores = groups?.stop();
   const gone = target.gone();
   if (gone) throw new ServerGone(`${gone} during a run of ${shape.key}`);
   const after = await scrape();
@@ -459,7 +478,7 @@ async function runOnce(target: Target, shape: Shape, how: { durationS?: number; 
   if (result.failed > 0) log(`  ! ${result.failed} failed responses (${result.samples.join(' | ')})`);
   if (result.capped) log(`  ! stopped by the wall-clock cap after ${result.durationS.toFixed(1)} s`);
   if (how.amount !== undefined) foreign.push(foreignCores);
-  return { ...result, rssMaxMB: target.pids.map((p) => rss[p] ?? NaN), foreignCores, meanBatchSize, batchMetric };
+  return { ...result, rssMaxMB: target.pids.map((p) => rss[p] ?? NaN), foreignCores, meanBatchSize, batchMetric, cpuCores };
 }
 
 /** run r starts at a different configuration, so no configuration always follows the same neighbour */
@@ -682,52 +701,28 @@ let seedStatus: SeedAvailability | undefined;
 /** Why the seed was not measured, once known: said in the output, the targets and BENCHMARKS.md. */
 let seedNotMeasured: string | undefined;
 
-async function sectionCluster(): Promise<void> {
-  log(`section 4: nginx + ${CLUSTER.replicas} replicas${seedStatus?.available ? ", beside the seed's design" : ''}`);
+/**
+ * nginx + replicas (scripts/cluster.ts startCluster) on the given ports, as one system under test: its target for
+ * measure(), and `revive`, which stops the whole of it and starts it again when a process of it has exited. `extra`
+ * names other processes that belong to it (a database server): their CPU is not counted as the machine's other work.
+ */
+function benchCluster(ports: typeof CLUSTER, env: NodeJS.ProcessEnv, verifyShapes: Shape[], extra: () => Record<string, number[]> = () => ({})) {
   const runDir = tempDir('cluster');
-  const dataDir = tempDir('cluster-data');
   let cluster: Cluster | undefined;
-  let seed: Seed | undefined;
-  const series: Series = {};
-  const shapes = [single(64), bulk(100, CLUSTER_BULK_CONNECTIONS)];
-  const env = apiEnv({ DATA_DIR: dataDir });
-  delete env.REPLICA_ID;
-  const stopCluster = async () => {
-    if (!cluster) return;
-    await cluster.stop();
-    for (const p of [cluster.nginx, ...cluster.replicas]) unregisterPid(p.pid);
-    cluster = undefined;
-  };
-  const stopSeed = async () => {
-    await seed?.stop();
-    seed = undefined;
-  };
-  const start = async () => {
-    cluster = await startCluster({
-      replicas: CLUSTER.replicas,
-      basePort: CLUSTER.basePort,
-      metricsBasePort: CLUSTER.metricsBasePort,
-      port: CLUSTER.nginxPort,
-      runDir,
-      build: 'never',
-      entry: serverEntry,
-      env,
-      log: (l) => log(`  [cluster] ${l.replaceAll(runDir, '<temp run dir>')}`),
-    });
-    for (const p of [cluster.nginx, ...cluster.replicas]) registerPid(p.pid);
-    for (const shape of shapes) await verify(target(), shape);
-  };
-  const startTheSeed = async (dir: string) => {
-    seed = await startSeed(dir, (l) => log(`  [seed] ${l}`));
-    for (const shape of shapes) await verify(seedTarget(), shape);
-  };
   const target = (): Target => {
     const c = cluster!;
+    const helpers = { nginx: [c.nginx.pid], ...extra() };
     return {
       url: c.url,
       kind: 'api',
       pids: c.replicas.map((r) => r.pid),
-      helperPids: [c.nginx.pid],
+      helperPids: Object.values(helpers).flat(),
+      // the bench's own process runs the load generator (and is the parent of everything it starts: no descendants)
+      cpuGroups: () => ({
+        replicas: c.replicas.map((r) => r.pid),
+        ...Object.fromEntries(Object.entries(helpers).map(([name, pids]) => [name, pids.flatMap(withDescendants)])),
+        'load generator': [process.pid],
+      }),
       metricsUrls: c.replicas.map((r) => r.metricsUrl),
       gone: () => {
         const dead = [c.nginx, ...c.replicas].filter((p) => p.exit);
@@ -735,23 +730,71 @@ async function sectionCluster(): Promise<void> {
       },
     };
   };
+  const stop = async () => {
+    if (!cluster) return;
+    await cluster.stop();
+    for (const p of [cluster.nginx, ...cluster.replicas]) unregisterPid(p.pid);
+    cluster = undefined;
+  };
+  const start = async () => {
+    cluster = await startCluster({
+      replicas: ports.replicas,
+      basePort: ports.basePort,
+      metricsBasePort: ports.metricsBasePort,
+      port: ports.nginxPort,
+      runDir,
+      build: 'never',
+      entry: serverEntry,
+      env,
+      log: (l) => log(`  [cluster] ${l.replaceAll(runDir, '<temp run dir>')}`),
+    });
+    for (const p of [cluster.nginx, ...cluster.replicas]) registerPid(p.pid);
+    for (const shape of verifyShapes) await verify(target(), shape);
+  };
+  return {
+    start,
+    target,
+    revive: async () => {
+      await stop();
+      await start();
+    },
+    stop: async () => {
+      await stop();
+      removeTempDir(runDir);
+    },
+  };
+}
+
+async function sectionCluster(): Promise<void> {
+  log(`section 4: nginx + ${CLUSTER.replicas} replicas${seedStatus?.available ? ", beside the seed's design" : ''}`);
+  const dataDir = tempDir('cluster-data');
+  let seed: Seed | undefined;
+  const series: Series = {};
+  const shapes = [single(64), bulk(100, CLUSTER_BULK_CONNECTIONS)];
+  const env = apiEnv({ DATA_DIR: dataDir });
+  delete env.REPLICA_ID;
+  const ours = benchCluster(CLUSTER, env, shapes);
+  const stopSeed = async () => {
+    await seed?.stop();
+    seed = undefined;
+  };
+  const startTheSeed = async (dir: string) => {
+    seed = await startSeed(dir, (l) => log(`  [seed] ${l}`));
+    for (const shape of shapes) await verify(seedTarget(), shape);
+  };
   const seedTarget = (): Target => {
     const sd = seed!;
     return { url: sd.url, kind: 'seed', pids: sd.replicas.map((r) => r.pid), helperPids: [sd.nginx.pid], metricsUrls: [], gone: sd.gone };
   };
   // a replica or nginx gone: that whole system is stopped and started again
   const budget = { left: RESTARTS_PER_SECTION };
-  const revive = async () => {
-    await stopCluster();
-    await start();
-  };
   const reviveSeed = async () => {
     await stopSeed();
     if (seedStatus?.available) await startTheSeed(seedStatus.dir);
   };
   const systems: Array<'cluster' | 'seed'> = ['cluster'];
   try {
-    await start();
+    await ours.start();
     if (seedStatus?.available) {
       try {
         await startTheSeed(seedStatus.dir);
@@ -769,7 +812,7 @@ async function sectionCluster(): Promise<void> {
           const m =
             system === 'seed'
               ? await retrying(budget, reviveSeed, () => measure(seedTarget(), shape))
-              : await retrying(budget, revive, () => measure(target(), shape));
+              : await retrying(budget, ours.revive, () => measure(ours.target(), shape));
           record(series, system, shape.key, m);
           log(
             `  ${system} ${shape.key} run ${r + 1}: ${int(m.requestsPerSecond)} req/s, ${int(m.applicationsPerSecond)} apps/s, ` +
@@ -779,9 +822,8 @@ async function sectionCluster(): Promise<void> {
       }
     }
   } finally {
-    await stopCluster();
+    await ours.stop();
     await stopSeed();
-    removeTempDir(runDir);
     removeTempDir(dataDir);
   }
   const seedMeasured = systems.includes('seed');
@@ -966,7 +1008,7 @@ async function sectionReasons(): Promise<void> {
   });
 }
 
-/** The challenger section 7 runs beside the served model: retrained on another synthetic book (models/README.md). */
+/** The challenger section 8 runs beside the served model: retrained on another synthetic book (models/README.md). */
 const CHALLENGER_SUPPORTED = true;
 const CHALLENGER_ENV = { CHALLENGER_MODEL_DIR: 'models/loan-default-lr-1.1.0' };
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
@@ -986,7 +1028,7 @@ function cpuSeconds(pid: number): number {
  * than throughput.
  */
 async function sectionWatch(): Promise<void> {
-  log('section 7: drift monitoring (and the challenger) on the bulk of 100');
+  log('section 8: drift monitoring (and the challenger) on the bulk of 100');
   const book = generateLoanBook(100, 11).map((r) => r.application);
   const dir = path.join(root, 'models/loan-default-lr-1.0.0');
   const plain = await ScoringModel.create(dir);
@@ -1108,6 +1150,347 @@ async function sectionWatch(): Promise<void> {
   });
 }
 
+/** Section 7's PostgreSQL cluster, beside section 4's ports (the two clusters of section 7 run side by side). */
+const PG_CLUSTER = { replicas: 3, basePort: 18321, metricsBasePort: 18331, nginxPort: 18390 };
+/** Issue 12: the audit trail on PostgreSQL may cost at most this share of the cluster's throughput on SQLite. */
+const PG_MAX_COST = 0.25;
+/** What section 7 writes into its own block of BENCHMARKS.md (a run with --only postgres rewrites it alone). */
+const postgresSummary: string[] = [];
+
+/** CPU (µs, every process of the system: the run's cpuGroups) per application answered. */
+const cpuPerApplication = (m: Measured) =>
+  (Object.values(m.cpuCores ?? {}).reduce((a, v) => a + v, 0) / m.applicationsPerSecond) * 1e6;
+
+/** Where the CPU of a set of runs went: median cores per process group, e.g. "replicas 1.21, postgres 0.35". */
+function coresCell(runs: Measured[] | undefined, groups: string[]): string {
+  return groups
+    .map((g) => med(runs?.filter((m) => m.cpuCores?.[g] !== undefined), (m) => m.cpuCores![g]))
+    .map((v) => (Number.isFinite(v) ? v.toFixed(2) : '–'))
+    .join(' / ');
+}
+
+/**
+ * Section 7 (issue 12): the same cluster (nginx + 3 replicas, section 4's loads) with the audit trail on SQLite
+ * (one shared file) and on PostgreSQL (a server this section starts: Debian's package, initdb in a temp folder, as
+ * test/helpers/postgres.ts does for the tests), side by side, rounds alternating; where the CPU went in each; one
+ * extra run of each load with pg_stat_statements on, for the server's time per statement; then the write cost at
+ * the store itself (commit latency, decisions/s with batches in flight, the server's CPU and WAL per decision) and
+ * the table space per decision.
+ */
+async function sectionPostgres(): Promise<void> {
+  log('section 7: the audit trail on PostgreSQL beside SQLite (nginx + 3 replicas each), and the write cost at the store');
+  let postgres: PostgresServer;
+  try {
+    postgres = await startPostgres({ settings: { shared_preload_libraries: 'pg_stat_statements' } });
+  } catch (error) {
+    const why = (error as Error).message.split('\n')[0];
+    log(`  ! PostgreSQL is not measured: ${why}`);
+    json.postgres = { measured: false, reason: why };
+    postgresSummary.push('### 7. The audit trail on PostgreSQL beside SQLite', '', `**Not measured in this run: ${why}.**`, '');
+    targets.push({ name: pgTargetName(), pass: null, measured: `not measured: ${why}` });
+    return;
+  }
+  registerPid(postgres.pid!);
+  registerTempDir(postgres.dir);
+  const foreignFrom = foreign.length;
+  const admin = new pg.Client({ connectionString: postgres.url() });
+  try {
+    await admin.connect();
+    // pg_stat_statements loaded but off for the timed runs (ALTER SYSTEM: a -c setting could not be changed later);
+    // the diagnostic runs turn it on
+    await admin.query('CREATE EXTENSION pg_stat_statements');
+    await trackStatements(admin, 'none');
+    const version = (await admin.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0].v;
+    const settings = Object.fromEntries(
+      (await admin.query<{ name: string; setting: string }>(
+        `SELECT name, current_setting(name) AS setting FROM pg_settings
+         WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'wal_level', 'max_wal_size')`,
+      )).rows.map((r) => [r.name, r.setting]),
+    );
+    const clusters = await postgresClusters(postgres, admin);
+    const store = await postgresStoreCost(postgres);
+    json.postgres = { measured: true, version, settings, ...clusters, store, foreignCores: foreign.slice(foreignFrom) };
+    postgresMarkdown(version, settings, clusters, store);
+  } finally {
+    await admin.end().catch(() => undefined);
+    await postgres.destroy();
+    unregisterPid(postgres.pid ?? -1);
+    removeTempDir(postgres.dir);
+  }
+}
+
+/** pg_stat_statements on ('top', planning time too) or off ('none') for every session, from its next statement on. */
+async function trackStatements(admin: pg.Client, track: 'top' | 'none'): Promise<void> {
+  await admin.query(`ALTER SYSTEM SET pg_stat_statements.track = '${track}'`);
+  await admin.query(`ALTER SYSTEM SET pg_stat_statements.track_planning = ${track === 'top' ? 'on' : 'off'}`);
+  await admin.query('SELECT pg_reload_conf()');
+}
+
+const pgTargetName = () =>
+  `The audit trail on PostgreSQL costs at most ${PG_MAX_COST * 100} % of the cluster's throughput on SQLite (bulk of 100 and single requests, 64 connections, nginx + 3 replicas)`;
+
+type ClusterComparison = Awaited<ReturnType<typeof postgresClusters>>;
+type StoreCost = Awaited<ReturnType<typeof postgresStoreCost>>;
+
+/** Both clusters side by side, TARGET_RUNS rounds of both loads, then one diagnostic run of each on PostgreSQL. */
+async function postgresClusters(postgres: PostgresServer, admin: pg.Client) {
+  const shapes = [bulk(100, CLUSTER_BULK_CONNECTIONS), single(64)];
+  const databaseUrl = await postgres.createDatabase('bench_cluster');
+  const sqliteData = tempDir('pg-section-sqlite');
+  const pgData = tempDir('pg-section-pg');
+  const systems = [
+    { key: 'sqlite', label: 'SQLite (one shared file)', cluster: benchCluster(CLUSTER, apiEnv({ DATA_DIR: sqliteData }), shapes) },
+    {
+      key: 'postgresql',
+      label: 'PostgreSQL (AUDIT_POOL_SIZE=10 per replica)',
+      cluster: benchCluster(PG_CLUSTER, apiEnv({ DATA_DIR: pgData, AUDIT_DATABASE_URL: databaseUrl }), shapes, () => ({ postgres: [postgres.pid!] })),
+    },
+  ];
+  const series: Series = {};
+  const budget = { left: RESTARTS_PER_SECTION };
+  const statements: Record<string, unknown> = {};
+  try {
+    for (const system of systems) await system.cluster.start();
+    for (let r = 0; r < TARGET_RUNS; r++) {
+      for (const shape of rotate(shapes, r)) {
+        for (const system of rotate(systems, r)) {
+          const m = await retrying(budget, system.cluster.revive, () => measure(system.cluster.target(), shape));
+          record(series, system.key, shape.key, m);
+          log(
+            `  ${system.key} ${shape.key} run ${r + 1}: ${int(m.requestsPerSecond)} req/s, ${int(m.applicationsPerSecond)} apps/s, p99 ${ms(m.latency.p99)} ms, ` +
+              `cores ${Object.entries(m.cpuCores ?? {}).map(([g, c]) => `${g} ${c.toFixed(2)}`).join(', ')}, others ${m.foreignCores.toFixed(2)}`,
+          );
+        }
+      }
+    }
+    // where PostgreSQL's time goes: one more run of each load with pg_stat_statements tracking (not recorded above)
+    const pgSystem = systems[1].cluster;
+    await trackStatements(admin, 'top');
+    for (const shape of shapes) {
+      await admin.query('SELECT pg_stat_statements_reset()');
+      const m = await retrying(budget, pgSystem.revive, () => runOnce(pgSystem.target(), shape, { durationS: DURATION_S }));
+      const { rows } = await admin.query<{ kind: string; calls: string; ms: number; plan: number; rows: string }>(
+        `SELECT CASE WHEN query LIKE 'WITH batches AS%' THEN 'write' WHEN query = 'SELECT $1' THEN 'heartbeat' ELSE 'other' END AS kind,
+           sum(calls)::text AS calls, sum(total_exec_time)::float8 AS ms, sum(total_plan_time)::float8 AS plan, sum(rows)::text AS rows
+         FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'bench_cluster' GROUP BY 1`,
+      );
+      const kinds = Object.fromEntries(
+        rows.map((row) => [row.kind, { calls: Number(row.calls), execMs: row.ms, planMs: row.plan, rows: Number(row.rows) }]),
+      );
+      statements[shape.key] = { requests: m.ok, durationS: m.durationS, applicationsPerSecond: m.applicationsPerSecond, cpuCores: m.cpuCores, ...kinds };
+      log(`  pg_stat_statements, ${shape.key}: ${JSON.stringify(statements[shape.key])}`);
+    }
+    await trackStatements(admin, 'none');
+  } finally {
+    for (const system of systems) await system.cluster.stop();
+    removeTempDir(sqliteData);
+    removeTempDir(pgData);
+  }
+  return { systems: systems.map(({ key, label }) => ({ key, label })), shapes: shapes.map((s) => s.key), series, statements, failed: failures(series) };
+}
+
+/** The write cost at the store, in this process: PostgreSQL, with SQLite (AUDIT_SYNC=full) beside it for scale. */
+async function postgresStoreCost(postgres: PostgresServer) {
+  const items = await realItems(root, 500);
+  const scale = QUICK ? 0.1 : 1;
+  const cases = [
+    { name: 'batches of 1', size: 1, inFlight: 64, decisions: 20_000 * scale, keyed: false },
+    { name: 'batches of 100', size: 100, inFlight: 16, decisions: 100_000 * scale, keyed: false },
+    { name: 'batches of 100, every decision keyed', size: 100, inFlight: 16, decisions: 100_000 * scale, keyed: true },
+  ];
+  const sqliteDir = tempDir('pg-section-store');
+  const out: Array<{
+    store: 'postgresql' | 'sqlite';
+    latency: CommitLatency[];
+    throughput: Array<CommitThroughput & { name: string; keyed: boolean; bytes?: Record<string, number> }>;
+  }> = [];
+  try {
+    for (const kind of ['postgresql', 'sqlite'] as const) {
+      const open = async (name: string): Promise<AuditStore> => {
+        const store: AuditStore =
+          kind === 'postgresql'
+            ? new PostgresAuditStore(await postgres.createDatabase(name), { poolSize: 10, timeoutMs: 10_000 })
+            : new SqliteAuditStore(path.join(sqliteDir, `${name}.db`), 'full');
+        await store.open();
+        return store;
+      };
+      const result: (typeof out)[number] = { store: kind, latency: [], throughput: [] };
+      const first = await open('store_latency');
+      try {
+        for (const [size, count] of [[1, 300], [100, 100]]) {
+          const latency = await commitLatency(first, items, size, Math.max(10, count * scale));
+          result.latency.push(latency);
+          log(`  ${kind} recordBatch of ${size}, one at a time: p50 ${ms(latency.p50Ms)} ms, p99 ${ms(latency.p99Ms)} ms`);
+        }
+      } finally {
+        await first.close();
+      }
+      for (const c of cases) {
+        const dbName = `store_${c.size}${c.keyed ? '_keyed' : ''}`;
+        const store = await open(dbName);
+        const client = kind === 'postgresql' ? new pg.Client({ connectionString: postgres.url(dbName) }) : undefined;
+        try {
+          await client?.connect();
+          const tables = ['decision_batches', 'decisions', 'idempotency_keys'];
+          const before = client && (await tableBytes(client, tables));
+          const t = await commitThroughput(store, items, {
+            size: c.size,
+            inFlight: c.inFlight,
+            count: Math.round(c.decisions / c.size),
+            keyed: c.keyed,
+            cpu: () => ({ ...(kind === 'postgresql' ? { postgres: withDescendants(postgres.pid!) } : {}), 'bench process': [process.pid] }),
+            client,
+          });
+          const after = client && (await tableBytes(client, tables));
+          const bytes = before && after && Object.fromEntries(tables.map((name) => [name, (after[name] ?? 0) - (before[name] ?? 0)]));
+          result.throughput.push({ ...t, name: c.name, keyed: c.keyed, bytes });
+          log(
+            `  ${kind} ${c.name}, ${c.inFlight} in flight: ${int(t.decisionsPerSecond)} decisions/s, ${int(t.commitsPerSecond)} commits/s, ` +
+              `cores ${Object.entries(t.cores).map(([g, v]) => `${g} ${v.toFixed(2)}`).join(', ')}` +
+              (bytes ? `, ${JSON.stringify(Object.fromEntries(Object.entries(bytes).map(([k, v]) => [k, Math.round(v / (c.decisions))])))} bytes/decision` : ''),
+          );
+        } finally {
+          await client?.end();
+          await store.close();
+        }
+      }
+      out.push(result);
+    }
+  } finally {
+    removeTempDir(sqliteDir);
+  }
+  return out;
+}
+
+
+/** Section 7's tables: the two clusters, PostgreSQL's statements, the write cost at the store, the space per decision. */
+function postgresMarkdown(version: string, settings: Record<string, string>, c: ClusterComparison, store: StoreCost): void {
+  const [bulkKey, singleKey] = c.shapes;
+  const s = c.series;
+  const groups = ['replicas', 'nginx', 'postgres', 'load generator'];
+  const ratio = (key: string, f: (m: Measured) => number) => med(s.postgresql?.[key], f) / med(s.sqlite?.[key], f);
+  /** rounds alternate, so round i of one store is paired with round i of the other */
+  const paired = (key: string, f: (m: Measured) => number) =>
+    (s.postgresql?.[key] ?? []).map((m, i) => (s.sqlite?.[key]?.[i] ? f(m) / f(s.sqlite[key][i]) : NaN)).filter(Number.isFinite);
+  const maxLatency = (runs: Measured[] | undefined) => (runs?.length ? Math.max(...runs.map((m) => m.latency.max)) : NaN);
+  const row = (system: { key: string; label: string }, load: string, key: string, f: (m: Measured) => number) => {
+    const runs = s[system.key]?.[key];
+    return (
+      `| ${system.label} | ${load} | ${f === rps ? spread(runs, rps) : int(med(runs, rps))} | ${f === aps ? spread(runs, aps) : int(med(runs, aps))} | ` +
+      `${ms(med(runs, p50))} | ${ms(med(runs, p99))} | ${ms(maxLatency(runs))} | ${(runs ?? []).reduce((a, m) => a + m.failed, 0)} | ${coresCell(runs, groups)} | ` +
+      `${int(med(runs, cpuPerApplication))} | ${system.key === 'sqlite' ? '1.00× (baseline)' : x(ratio(key, f))} |`
+    );
+  };
+  const bulkRatio = ratio(bulkKey, aps);
+  const singleRatio = ratio(singleKey, rps);
+  /** what the CPU each system spends per application predicts for a machine where CPU is the only limit */
+  const cpuBound = (key: string) => med(s.sqlite?.[key], cpuPerApplication) / med(s.postgresql?.[key], cpuPerApplication);
+  const rounds = (ratios: number[]) =>
+    `${ratios.map((v) => v.toFixed(2)).join(', ')}: ${ratios.filter((v) => v >= 1 - PG_MAX_COST).length} of ${ratios.length} rounds ≥ ${(1 - PG_MAX_COST).toFixed(2)}`;
+  targets.push({
+    name: pgTargetName(),
+    pass: Number.isFinite(bulkRatio) && Number.isFinite(singleRatio) ? bulkRatio >= 1 - PG_MAX_COST && singleRatio >= 1 - PG_MAX_COST : null,
+    measured:
+      `bulk ×100: ${int(med(s.postgresql?.[bulkKey], aps))} vs ${int(med(s.sqlite?.[bulkKey], aps))} applications/s (${x(bulkRatio)}, cost ${pct(1 - bulkRatio)}; round by round ${rounds(paired(bulkKey, aps))}); ` +
+      `single: ${int(med(s.postgresql?.[singleKey], rps))} vs ${int(med(s.sqlite?.[singleKey], rps))} requests/s (${x(singleRatio)}, cost ${pct(1 - singleRatio)}; round by round ${rounds(paired(singleKey, rps))}); ` +
+      `p99 bulk ${ms(med(s.postgresql?.[bulkKey], p99))} vs ${ms(med(s.sqlite?.[bulkKey], p99))} ms, single ${ms(med(s.postgresql?.[singleKey], p99))} vs ${ms(med(s.sqlite?.[singleKey], p99))} ms; ` +
+      `CPU per application predicts, where CPU is the only limit, bulk ${x(cpuBound(bulkKey))}, single ${x(cpuBound(singleKey))}`,
+  });
+
+  const statementRows = c.shapes.map((key) => {
+    const d = c.statements[key] as
+      | {
+          requests: number;
+          durationS: number;
+          applicationsPerSecond: number;
+          cpuCores?: Record<string, number>;
+          write?: { calls: number; execMs: number; planMs: number; rows: number };
+        }
+      | undefined;
+    if (!d?.write) return `| ${key} | n/a | | | | | | |`;
+    const w = d.write;
+    return (
+      `| ${key} | ${int(d.requests)} | ${int(w.calls)} | ${(d.requests / w.calls).toFixed(1)} | ${(w.rows / w.calls).toFixed(1)} | ` +
+      `${ms(w.planMs / w.calls)} + ${ms(w.execMs / w.calls)} | ${ms(((w.planMs + w.execMs) / (w.rows || 1)) * 1000)} | ` +
+      `${(d.cpuCores?.postgres ?? NaN).toFixed(2)} | ${ms((((d.cpuCores?.postgres ?? NaN) * d.durationS) / (w.rows || 1)) * 1e6)} |`
+    );
+  });
+
+  const latency = (st: StoreCost[number], size: number) => {
+    const l = st.latency.find((v) => v.batchSize === size);
+    return l ? `${ms(l.p50Ms)} / ${ms(l.p99Ms)}` : 'n/a';
+  };
+  const storeName = (k: string) => (k === 'postgresql' ? 'PostgreSQL' : 'SQLite (AUDIT_SYNC=full)');
+  const pgStore = store.find((st) => st.store === 'postgresql');
+  const perDecision = (bytes: number, t: CommitThroughput) => bytes / (t.batches * t.batchSize);
+  const storageRows = (pgStore?.throughput ?? []).map((t) => {
+    const b = t.bytes ?? {};
+    const total = Object.values(b).reduce((a, v) => a + v, 0);
+    return (
+      `| ${int(t.batches * t.batchSize)} decisions in ${t.name} | ${int(perDecision(b.decision_batches ?? NaN, t))} | ${int(perDecision(b.decisions ?? NaN, t))} | ` +
+      `${int(perDecision(b.idempotency_keys ?? NaN, t))} | ${int(perDecision(total, t))} | ${int(perDecision(total, t))} MB | ${int(t.walBytesPerDecision ?? NaN)} |`
+    );
+  });
+
+  postgresSummary.push(
+    '### 7. The audit trail on PostgreSQL beside SQLite: nginx + 3 replicas each',
+    '',
+    `PostgreSQL ${version} (Debian's package, started by the bench in a temp folder on the same ${(json.environment as { dataDirFilesystem: string }).dataDirFilesystem} disk as the SQLite file, ` +
+      `as test/helpers/postgres.ts does for the tests; defaults but max_connections 200: ${Object.entries(settings).map(([k, v]) => `${k} ${v}`).join(', ')}). ` +
+      `Both clusters run side by side (section 4's loads, 64 connections), one loaded at a time, rounds alternating; median (min–max) of ${TARGET_RUNS} × ${DURATION_S} s. ` +
+      'Cores: CPU used during the runs by the replicas / nginx / PostgreSQL (all its processes) / the load generator (the bench process), of 2.',
+    '',
+    '| audit store | load | requests/s | applications/s | p50 ms | p99 ms | max ms | failed | cores: replicas / nginx / PostgreSQL / load gen. | CPU µs per application | ÷ SQLite |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|',
+    ...c.systems.map((sys) => row(sys, 'bulk of 100', bulkKey, aps)),
+    ...c.systems.map((sys) => row(sys, 'single', singleKey, rps)),
+    '',
+    `PostgreSQL ÷ SQLite round by round: bulk ${paired(bulkKey, aps).map((v) => v.toFixed(2)).join(', ')}; single ${paired(singleKey, rps).map((v) => v.toFixed(2)).join(', ')}. ` +
+      `"CPU µs per application" adds up every process of the system (the cores columns) per application answered; on a machine where CPU is the only ` +
+      `limit (a quiet one: this one is not when other processes take cores), the ratio of the two predicts PostgreSQL ÷ SQLite: ` +
+      `bulk ${x(cpuBound(bulkKey))}, single ${x(cpuBound(singleKey))}.`,
+    '',
+    `PostgreSQL's statements in one more ${DURATION_S} s run of each load (pg_stat_statements on; not in the table above). "Server ms" is planning and ` +
+      'execution inside PostgreSQL (not parsing, not the commit\'s WAL flush, not the network); "cores" all PostgreSQL processes during that run, and ' +
+      'their CPU per 1,000 decisions.',
+    '',
+    '| load | requests | write statements | requests per statement | decisions per statement | server ms per statement (plan + execute) | server ms per 1,000 decisions | PostgreSQL cores | PostgreSQL CPU ms per 1,000 decisions |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...statementRows,
+    '',
+    '#### The write cost at the store (in the bench process: no HTTP, no GraphQL)',
+    '',
+    'Real decisions (the committed model and policy on the bench\'s bulk applications) recorded through the store\'s `recordBatch`, as the service does. ' +
+      '"Alone": one batch at a time, from the call to its commit. "In flight": that many callers recording batch after batch; batches queued in the same ' +
+      'turn of the event loop share one statement (PostgreSQL) or transaction (SQLite). PostgreSQL CPU ms per 1,000 decisions = its cores × the time ÷ decisions.',
+    '',
+    '| store | recordBatch of 1, alone: p50 / p99 ms | recordBatch of 100, alone: p50 / p99 ms |',
+    '|---|---:|---:|',
+    ...store.map((st) => `| ${storeName(st.store)} | ${latency(st, 1)} | ${latency(st, 100)} |`),
+    '',
+    '| store | batches | in flight | decisions/s | commits/s | cores: PostgreSQL / bench process | PostgreSQL CPU ms per 1,000 decisions |',
+    '|---|---|---:|---:|---:|---|---:|',
+    ...store.flatMap((st) =>
+      st.throughput.map(
+        (t) =>
+          `| ${storeName(st.store)} | ${t.name} | ${t.inFlight} | ${int(t.decisionsPerSecond)} | ${int(t.commitsPerSecond)} | ` +
+          `${t.cores.postgres === undefined ? '–' : t.cores.postgres.toFixed(2)} / ${t.cores['bench process'].toFixed(2)} | ` +
+          `${t.cores.postgres === undefined ? '–' : ms(((t.cores.postgres * t.seconds) / (t.batches * t.batchSize)) * 1e6)} |`,
+      ),
+    ),
+    '',
+    '#### Space per decision in PostgreSQL',
+    '',
+    'Growth of each table (heap, TOAST, indexes; every monthly partition: `pg_total_relation_size`) while the store wrote the decisions above, and the WAL ' +
+      'written (`pg_current_wal_lsn`). A decision written without an idempotency key has no `idempotency_keys` row.',
+    '',
+    '| written | decision_batches, bytes/decision | decisions | idempotency_keys | total | per million decisions | WAL bytes/decision |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...storageRows,
+    '',
+  );
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 
 function auditTarget(): void {
@@ -1175,16 +1558,50 @@ function header(env: ReturnType<typeof environment>, totalS: number, loadEnd: nu
   ];
 }
 
-async function updateBenchmarksMd(markdown: string): Promise<void> {
+/**
+ * Rewrites one block of BENCHMARKS.md between its markers: `summary` (a full run's "Latest run") or `postgres`
+ * (section 7, which a run with --only postgres may rewrite alone); a block not there yet is added at the end.
+ */
+async function updateBenchmarksMd(markdown: string, name: 'summary' | 'postgres' = 'summary'): Promise<void> {
   const file = path.join(root, 'BENCHMARKS.md');
-  const start = '<!-- bench:summary:start (written by npm run bench; edit outside these markers) -->';
-  const end = '<!-- bench:summary:end -->';
+  const start = `<!-- bench:${name}:start (written by npm run bench${name === 'postgres' ? ', full or --only postgres' : ''}; edit outside these markers) -->`;
+  const end = `<!-- bench:${name}:end -->`;
   const block = `${start}\n${markdown.trim()}\n${end}`;
   let text = existsSync(file) ? await readFile(file, 'utf8') : '# Benchmarks\n\n`npm run bench` (see bench/run.ts) writes the section below.\n\n';
-  const a = text.indexOf('<!-- bench:summary:start');
+  const a = text.indexOf(`<!-- bench:${name}:start`);
   const b = text.indexOf(end);
   text = a >= 0 && b > a ? `${text.slice(0, a)}${block}${text.slice(b + end.length)}` : `${text.trimEnd()}\n\n${block}\n`;
   await writeFile(file, text);
+}
+
+/** The options this invocation was given, as typed after `npm run bench --` (empty for a plain full run). */
+function benchArgs(): string {
+  const args = [
+    ...(opts.only.length === SECTIONS.length ? [] : ['--only', opts.only.join(',')]),
+    ...(opts.runs === undefined ? [] : ['--runs', String(opts.runs)]),
+    ...(QUICK ? ['--quick'] : []),
+    ...(opts.seed ? [] : ['--no-seed']),
+  ];
+  return args.length ? ` -- ${args.join(' ')}` : '';
+}
+
+/** The head of section 7's block: when, on what, and how busy the machine was during its runs. */
+function postgresHeader(env: ReturnType<typeof environment>): string[] {
+  const others = (json.postgres as { foreignCores?: number[] } | undefined)?.foreignCores ?? [];
+  return [
+    `## The audit trail on PostgreSQL (issue 12): run of ${benchStarted.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    '',
+    `- \`npm run bench${benchArgs()}\`; machine: ${env.cpuModel}, ${env.cores} cores, ${env.memoryGB} GB; Node ${env.node}, nginx ${env.nginx}`,
+    `- git commit ${env.gitCommit.slice(0, 12)} (${env.gitCommitSubject})${env.srcUncommitted.length ? ` + uncommitted changes under src/ (${env.srcUncommitted.join(', ')})` : ''}; dist/ compiled ${env.distBuiltAt.slice(0, 19).replace('T', ' ')} UTC`,
+    `- other processes of the machine kept ${others.length ? `${median(others).toFixed(2)} cores busy (median over this section's timed runs; max ${Math.max(...others).toFixed(2)})` : 'n/a'} of ${env.cores}; the load generator runs on the same cores`,
+    '',
+    '### Target',
+    '',
+    '| target | measured (medians) | result |',
+    '|---|---|---|',
+    ...targets.filter((t) => t.name === pgTargetName()).map((t) => `| ${t.name} | ${t.measured} | ${t.pass === null ? 'not measured' : t.pass ? '**pass**' : '**FAIL**'} |`),
+    '',
+  ];
 }
 
 async function main(): Promise<void> {
@@ -1214,6 +1631,7 @@ async function main(): Promise<void> {
     memory: sectionMemory,
     reasons: sectionReasons,
     watch: sectionWatch,
+    postgres: sectionPostgres,
   };
   const aborted: Array<{ section: Section; error: string }> = [];
   for (const s of SECTIONS) {
@@ -1236,7 +1654,7 @@ async function main(): Promise<void> {
   const totalS = (performance.now() - t0) / 1000;
   const loadEnd = os.loadavg();
   const passCell = (p: boolean | null) => (p === null ? 'not measured' : p ? '**pass**' : '**FAIL**');
-  const order = ['Partner bulk', 'Batching across', 'Each replica', 'The audit', 'Cluster single', 'Cluster bulk', 'Drift monitoring', 'A challenger'];
+  const order = ['Partner bulk', 'Batching across', 'Each replica', 'The audit trail on PostgreSQL', 'The audit', 'Cluster single', 'Cluster bulk', 'Drift monitoring', 'A challenger'];
   targets.sort((a, b) => order.findIndex((o) => a.name.startsWith(o)) - order.findIndex((o) => b.name.startsWith(o)));
   const markdown = [
     ...header(env, totalS, loadEnd),
@@ -1262,16 +1680,24 @@ async function main(): Promise<void> {
   json.totalSeconds = totalS;
   json.loadAverageAtEnd = loadEnd;
   json.foreignCoresPerRun = foreign;
+  // section 7 has a block of its own in BENCHMARKS.md, so that --only postgres can rewrite it alone
+  const postgresMd = postgresSummary.length ? [...postgresHeader(env), ...postgresSummary].join('\n') : undefined;
   json.summaryMarkdown = markdown;
+  json.postgresMarkdown = postgresMd;
   await writeFile(out, `${JSON.stringify(json, null, 2)}\n`);
 
   console.log(`\n${markdown}`);
+  if (postgresMd) console.log(`\n${postgresMd}`);
   console.log(`raw results: ${out}`);
   if (opts.md && aborted.length > 0) {
     console.log('BENCHMARKS.md left alone: a section was aborted');
   } else if (opts.md && !QUICK && partial === '') {
     await updateBenchmarksMd(markdown);
+    if (postgresMd) await updateBenchmarksMd(postgresMd, 'postgres');
     console.log('BENCHMARKS.md updated');
+  } else if (opts.md && !QUICK && postgresMd) {
+    await updateBenchmarksMd(postgresMd, 'postgres');
+    console.log('BENCHMARKS.md: the PostgreSQL block updated (the rest left alone: partial run)');
   } else if (opts.md) {
     console.log('BENCHMARKS.md left alone (quick or partial run)');
   }

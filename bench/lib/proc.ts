@@ -245,3 +245,27 @@ export function watchForeignCpu(pids: number[]): { stop(): { foreignCores: numbe
     },
   };
 }
+
+/**
+ * Measures the cores each group of processes kept busy while something ran (e.g. replicas, nginx, PostgreSQL, the
+ * load generator), from their /proc jiffies against the machine's: where the CPU of a run went. `groups` is asked
+ * again at the end: a process born meanwhile (a new database connection) counts with all of its CPU.
+ */
+export function watchCpu(groups: () => Record<string, number[]>): { stop(): Record<string, number> } {
+  const cores = os.cpus().length;
+  const a = cpuSnapshot(Object.values(groups()).flat());
+  return {
+    stop() {
+      const now = groups();
+      const b = cpuSnapshot(Object.values(now).flat());
+      const total = b.total - a.total || 1;
+      const out: Record<string, number> = {};
+      for (const [name, pids] of Object.entries(now)) {
+        let jiffies = 0;
+        for (const pid of new Set(pids)) if (b.ours.has(pid)) jiffies += b.ours.get(pid)! - (a.ours.get(pid) ?? 0);
+        out[name] = (jiffies / total) * cores;
+      }
+      return out;
+    },
+  };
+}

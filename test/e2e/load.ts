@@ -3,7 +3,7 @@
  * amount / rate seconds), a hard wall-clock cap, and a check of every response body. Actions (kill a replica,
  * ...) run at given offsets into the run.
  */
-import autocannon from 'autocannon';
+import autocannon, { type AutocannonRequest } from 'autocannon';
 import { readFileSync } from 'node:fs';
 import { sampleApplication } from '../helpers/applications.js';
 
@@ -37,6 +37,18 @@ export interface LoadOptions {
   maxDurationMs: number;
   /** things to do during the run, at ms offsets from its start */
   actions?: Array<{ atMs: number; run: () => unknown }>;
+  /**
+   * Each request's body, built just before it is sent, from its sequence number (0, 1, …; a request re-sent after a
+   * connection error gets a new one): e.g. one with an idempotency key of its own. @default SCORE_BODY
+   */
+  bodyFor?: (n: number) => string;
+  /** called with every answer and the sequence number of the request it answers */
+  onAnswer?: (n: number, status: number, body: string, headers: Record<string, string | string[]>) => void;
+  /**
+   * Sending stops once this settles (requests then in flight are dropped, unanswered), or at `amount`, or at
+   * `maxDurationMs`, whichever comes first: a scenario that runs beside the load decides how long it lasts.
+   */
+  until?: Promise<unknown>;
 }
 
 export interface LoadReport {
@@ -65,12 +77,15 @@ export interface LoadReport {
   durationMs: number;
   /** stopped by maxDurationMs */
   capped: boolean;
+  /** stopped because `until` settled */
+  stoppedByUntil: boolean;
   /** up to 5 failing responses, for the assertion message */
   samples: string[];
   p99Ms: number;
 }
 
-function header(headers: Record<string, string | string[]>, name: string): string {
+/** A response header by name, whatever its case; '(none)' when absent. */
+export function header(headers: Record<string, string | string[]>, name: string): string {
   for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return Array.isArray(v) ? v.join(',') : v;
   return '(none)';
 }
@@ -92,10 +107,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     requestIds: { ok: [], failed: [] },
     durationMs: 0,
     capped: false,
+    stoppedByUntil: false,
     samples: [],
     p99Ms: 0,
   };
   const started = Date.now();
+  let sequence = 0;
+  const { bodyFor, onAnswer } = options;
   const instance = autocannon({
     url: options.url,
     connections: options.connections,
@@ -108,7 +126,16 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
         path: '/graphql',
         headers: { 'content-type': 'application/json', accept: 'application/json' },
         body: SCORE_BODY,
-        onResponse: (status, body, _context, headers) => {
+        // autocannon keeps one context per connection, and a connection has one request in flight at a time
+        ...((bodyFor || onAnswer) && {
+          setupRequest: (request: AutocannonRequest, context: Record<string, unknown>) => {
+            const n = sequence++;
+            context.n = n;
+            return { ...request, body: bodyFor ? bodyFor(n) : SCORE_BODY };
+          },
+        }),
+        onResponse: (status, body, context, headers) => {
+          onAnswer?.(context.n as number, status, body, headers);
           report.responses++;
           report.statuses[status] = (report.statuses[status] ?? 0) + 1;
           const requestId = header(headers, 'x-request-id');
@@ -139,6 +166,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     report.capped = true;
     instance.stop();
   }, options.maxDurationMs);
+  let finished = false;
+  const stopEarly = () => {
+    if (finished) return;
+    report.stoppedByUntil = true;
+    instance.stop();
+  };
+  options.until?.then(stopEarly, stopEarly);
   try {
     const result = await instance;
     report.non2xx = result.non2xx;
@@ -147,6 +181,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     report.resets = result.resets;
     report.p99Ms = result.latency.p99;
   } finally {
+    finished = true;
     clearTimeout(cap);
     for (const t of timers) clearTimeout(t);
   }

@@ -31,6 +31,8 @@ function postgresBin(): string {
 
 export interface PostgresServer {
   port: number;
+  /** the temporary folder holding its data (removed by destroy) */
+  dir: string;
   /** postgres://postgres:<password>@127.0.0.1:<port>/<database> */
   url(database?: string): string;
   /** a new empty database, its URL */
@@ -45,7 +47,12 @@ export interface PostgresServer {
   destroy(): Promise<void>;
 }
 
-export async function startPostgres(): Promise<PostgresServer> {
+export interface PostgresOptions {
+  /** extra server settings (`-c name=value`), e.g. shared_preload_libraries for the benchmarks */
+  settings?: Record<string, string>;
+}
+
+export async function startPostgres(options: PostgresOptions = {}): Promise<PostgresServer> {
   const bin = postgresBin();
   const root = mkdtempSync(join(tmpdir(), 'loan-api-pg-'));
   // the unprivileged user must reach its data folder
@@ -71,7 +78,10 @@ export async function startPostgres(): Promise<PostgresServer> {
   async function start(): Promise<void> {
     child = spawn(
       join(bin, 'postgres'),
-      ['-D', dataDir, '-p', String(port), '-k', dataDir, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+      [
+        ...['-D', dataDir, '-p', String(port), '-k', dataDir, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+        ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+      ],
       { ...asUser, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout!.on('data', (d) => (log += d));
@@ -104,6 +114,7 @@ export async function startPostgres(): Promise<PostgresServer> {
   await start();
   return {
     port,
+    dir: root,
     url,
     get pid() {
       return child?.exitCode === null ? child.pid : undefined;
