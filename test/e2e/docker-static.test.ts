@@ -47,11 +47,14 @@ function findDockerCompose(): string {
   throw new Error('docker-compose not found on PATH: install docker-compose: apt-get install docker-compose');
 }
 
-/** docker-compose config in a scratch folder with a scratch environment (no COMPOSE_* or LOAN_API_PORT leaking in). */
-function composeConfig(extraEnv: Record<string, string> = {}, args: string[] = []) {
+/**
+ * docker-compose config of these files (docker-compose.yml alone by default) in a scratch folder with a scratch
+ * environment (no COMPOSE_*, LOAN_API_PORT or POSTGRES_PASSWORD leaking in).
+ */
+function composeConfig(extraEnv: Record<string, string> = {}, args: string[] = [], files = ['docker-compose.yml']) {
   const home = path.join(scratch, 'home');
   mkdirSync(home, { recursive: true });
-  return spawnSync(findDockerCompose(), ['-f', path.join(ROOT, 'docker-compose.yml'), 'config', ...args], {
+  return spawnSync(findDockerCompose(), [...files.flatMap((f) => ['-f', path.join(ROOT, f)]), 'config', ...args], {
     cwd: scratch,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, ...extraEnv },
     encoding: 'utf8',
@@ -126,6 +129,51 @@ describe('docker-compose.yml', () => {
   });
 });
 
+describe('docker-compose.postgres.yml (on top of docker-compose.yml)', () => {
+  const FILES = ['docker-compose.yml', 'docker-compose.postgres.yml'];
+  /** the services of a `docker-compose config` output, each as its block of lines */
+  const services = (out: string) => {
+    const blocks: Record<string, string> = {};
+    const body = /^services:\n([\s\S]*?)^\S/m.exec(out)?.[1] ?? '';
+    for (const m of body.matchAll(/^ {2}(\S+):\n((?: {4}.*\n|\s*\n)*)/gm)) blocks[m[1]] = m[2];
+    return blocks;
+  };
+
+  it('refuses to start without POSTGRES_PASSWORD, and says how to set one', () => {
+    const result = composeConfig({}, [], FILES);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/set POSTGRES_PASSWORD/);
+  });
+
+  it('adds a postgres service with a volume and a pg_isready health check, and points the replicas at it', () => {
+    const result = composeConfig({ POSTGRES_PASSWORD: 'from-the-environment' }, [], FILES);
+    expect(result.status, `${result.stdout}${result.stderr}`).toBe(0);
+    const out = result.stdout;
+    const { postgres, 'loan-api': api, nginx } = services(out);
+    expect(Object.keys(services(out)).sort()).toEqual(['loan-api', 'nginx', 'postgres']);
+
+    expect(postgres).toMatch(/image: postgres:\d+[-\w.]*/);
+    expect(postgres).toMatch(/- postgres-data:\/var\/lib\/postgresql\/data/);
+    expect(out).toMatch(/^volumes:\n {2}postgres-data:/m);
+    expect(postgres).toMatch(/healthcheck:[\s\S]*pg_isready/);
+    expect(postgres).toMatch(/POSTGRES_PASSWORD: from-the-environment/);
+    expect(postgres).toMatch(/loan-net/);
+    expect(postgres).not.toMatch(/ports:/); // on loan-net only
+
+    expect(api).toMatch(/AUDIT_DATABASE_URL: postgres:\/\/loan:from-the-environment@postgres:5432\/loan_audit/);
+    expect(api).toMatch(/depends_on:\s+postgres:\s+condition: service_healthy/);
+    // no ./data: the audit trail is in PostgreSQL
+    expect(api).not.toMatch(/\/data:\/app\/data/);
+    expect(api).toMatch(/target: \/app\/data\s+type: tmpfs/);
+    // the rest is docker-compose.yml's
+    expect(api).toMatch(/replicas: 3/);
+    expect(api).toMatch(/\/models:\/app\/models/);
+    expect(api).toMatch(/healthcheck:[\s\S]*\/ready/);
+    expect(nginx).toMatch(/condition: service_healthy/);
+    expect(nginx).toMatch(/published: 8000\s+target: 80/);
+  });
+});
+
 describe('nginx configs (one template)', () => {
   it('nginx.conf is the docker render of deploy/nginx.conf.template', () => {
     const committed = readFileSync(path.join(ROOT, DOCKER_CONFIG_RELATIVE_PATH), 'utf8');
@@ -156,6 +204,22 @@ describe('nginx configs (one template)', () => {
     }
     expect(renderNginxConfig({ kind: 'docker' })).toMatch(/resolver 127\.0\.0\.11 valid=10s ipv6=off;/);
     expect(renderNginxConfig({ kind: 'docker' })).toMatch(/server loan-api:8000 resolve max_fails=1 fail_timeout=5s;/);
+  });
+
+  it('the podman flavour is the docker one less Docker DNS: loan-api resolved when nginx starts', () => {
+    const docker = renderNginxConfig({ kind: 'docker' }).split('\n');
+    const podman = renderNginxConfig({ kind: 'podman' }).split('\n');
+    const only = (a: string[], b: string[]) => a.filter((line) => !b.includes(line));
+    expect(only(podman, docker)).toEqual([
+      '# Rendered from deploy/nginx.conf.template by scripts/nginx-config.ts (podman). Do not edit: edit the template.',
+      '        server loan-api:8000 max_fails=1 fail_timeout=5s;',
+    ]);
+    expect(only(docker, podman)).toEqual([
+      '# Rendered from deploy/nginx.conf.template by scripts/nginx-config.ts (docker). Do not edit: edit the template.',
+      '    resolver 127.0.0.11 valid=10s ipv6=off;',
+      '    resolver_timeout 2s;',
+      '        server loan-api:8000 resolve max_fails=1 fail_timeout=5s;',
+    ]);
   });
 
   it('nginx -t accepts the loopback config of npm run cluster', () => {
