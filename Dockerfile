@@ -60,6 +60,8 @@ COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # policy rules and reason codes (POLICY_FILE, REASON_CODES_FILE) are read at start-up
 COPY policy ./policy
+# the PostgreSQL audit trail's versioned schema (AUDIT_DATABASE_URL), applied at start-up
+COPY migrations ./migrations
 # the default model travels with the image (a fresh named volume is seeded from it); compose bind-mounts ./models over it
 COPY models ./models
 # DATA_DIR: the audit database (decisions.db, SQLite WAL) is written here; a volume, shared by the replicas

@@ -2,7 +2,9 @@ import { useGraphQlJit } from '@envelop/graphql-jit';
 import { useReadinessCheck } from 'graphql-yoga';
 import type { Config } from './config.js';
 import type { Context, SharedContext } from './context.js';
-import { AuditStore } from './decisions/audit/audit-store.js';
+import type { AuditStore, AuditStoreEvents } from './decisions/audit/audit-store.js';
+import { PostgresAuditStore } from './decisions/audit/postgres-store.js';
+import { SqliteAuditStore } from './decisions/audit/sqlite-store.js';
 import { DecisionService } from './decisions/decision-service.js';
 import { loadPolicy } from './decisions/policy.js';
 import type { Logger } from './logger.js';
@@ -49,16 +51,14 @@ export function createApp(config: Config, logger: Logger) {
   const reloader = createModelReloader(state, config, logger, { onServing: metrics.modelServing, onReload: metrics.modelReload });
   const verifier = new KeyVerifier(config.auth);
   const { policy, reasonCodes } = loadPolicy(config.policy.file, config.policy.reasonCodesFile);
-  const audit = config.audit.enabled
-    ? new AuditStore(config.audit.file, config.audit.sync, {
-        busyTimeoutMs: config.audit.busyTimeoutMs,
-        onWriteFailure: metrics.auditWriteFailure,
-        onAvailabilityChange: (unavailable) =>
-          unavailable
-            ? logger.error({ code: unavailable.code, detail: unavailable.message }, 'audit trail cannot be written: not ready')
-            : logger.info('audit trail takes writes again: ready'),
-      })
-    : null;
+  const auditEvents: AuditStoreEvents = {
+    onWriteFailure: metrics.auditWriteFailure,
+    onAvailabilityChange: (unavailable) =>
+      unavailable
+        ? logger.error({ code: unavailable.code, detail: unavailable.message }, 'audit trail cannot be written: not ready')
+        : logger.info('audit trail takes writes again: ready'),
+  };
+  const audit = createAuditStore(config.audit, auditEvents);
   const decisionPolicy = { policy, reasonCodes, thresholds: config.model.thresholds };
   // decisions are counted from the service's own event, never by wrapping resolvers
   const decisionEvents = { onDecided: metrics.recordDecision };
@@ -103,7 +103,11 @@ export function createApp(config: Config, logger: Logger) {
       // the store's own probe writes (not traffic) make it ready again
       useReadinessCheck({
         endpoint: '/ready',
-        check: () => state.model !== undefined && !state.draining && (audit?.writable ?? true),
+        // which store holds the trail (never where: the URL holds a password), for operators and orchestrators
+        check: () => {
+          const ready = state.model !== undefined && !state.draining && (audit?.writable ?? true);
+          return Response.json({ ready, auditStore: audit?.kind ?? 'off' }, { status: ready ? 200 : 503 });
+        },
       }),
       useServingGate(state),
       ...(config.http.graphqlJit ? [useGraphQlJit(), useRequestErrorStatus()] : []),
@@ -119,6 +123,11 @@ export function createApp(config: Config, logger: Logger) {
     ],
   });
 
+  /** Opens the audit trail: a PostgreSQL database is migrated here; an unreachable one rejects with a clear message. */
+  async function openAudit(): Promise<void> {
+    await audit?.open();
+  }
+
   /** Loads the configured model (MODEL_DIR_FILE's directory, else MODEL_DIR); later calls hot-swap it. */
   function loadModel(): Promise<ScoringModel> {
     return reloader.reload();
@@ -129,7 +138,21 @@ export function createApp(config: Config, logger: Logger) {
     await audit?.close();
   }
 
-  return { yoga, state, batcher, audit, decisions, loadModel, reloadModel: reloader.reload, metrics, close };
+  /** Both, ready to serve. */
+  async function start(): Promise<void> {
+    await Promise.all([openAudit(), loadModel()]);
+  }
+
+  return { yoga, state, batcher, audit, decisions, openAudit, loadModel, start, reloadModel: reloader.reload, metrics, close };
 }
 
 export type App = ReturnType<typeof createApp>;
+
+/** The trail the configuration asks for: PostgreSQL when AUDIT_DATABASE_URL is set, else the host's SQLite file. */
+function createAuditStore(audit: Config['audit'], events: AuditStoreEvents): AuditStore | null {
+  if (!audit.enabled) return null;
+  if (audit.databaseUrl) {
+    return new PostgresAuditStore(audit.databaseUrl, { poolSize: audit.poolSize, timeoutMs: audit.busyTimeoutMs, ...events });
+  }
+  return new SqliteAuditStore(audit.file, audit.sync, { busyTimeoutMs: audit.busyTimeoutMs, ...events });
+}

@@ -46,6 +46,19 @@ const origins = z.string().transform((value, ctx) => {
   return list;
 });
 
+/** postgres://user:password@host:port/database; a refusal never repeats the URL, which holds a password. */
+const databaseUrl = z.string().refine(
+  (value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.pathname.length > 1;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be a URL like postgres://user:password@host:5432/database (the value is not shown: it may hold a password)' },
+);
+
 const envSchema = z
   .object({
     PORT: int(0, 65535).default(8000),
@@ -57,6 +70,9 @@ const envSchema = z
     AUDIT_DB: z.string().min(1).optional(),
     AUDIT_SYNC: z.enum(['full', 'normal']).default('full'),
     AUDIT_BUSY_TIMEOUT_MS: int(0, 600_000).default(5_000),
+    AUDIT_DATABASE_URL: databaseUrl.optional(),
+    AUDIT_POOL_SIZE: int(1, 1_000).default(10),
+    AUDIT_RETENTION_MONTHS: int(1, 1_200).optional(),
     POLICY_FILE: z.string().min(1).default('policy/policy.json'),
     REASON_CODES_FILE: z.string().min(1).default('policy/reason-codes.json'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -219,11 +235,21 @@ function toConfig(env: z.output<typeof envSchema>) {
       /** full: each commit reaches the disk before the answer (survives power loss); normal: survives a process crash */
       sync: env.AUDIT_SYNC,
       /**
-       * how long a write waits for another connection's lock before the request gets SERVICE_UNAVAILABLE (503); keep it
+       * how long a write waits for a lock (SQLite), or for a connection or a statement (PostgreSQL), before the request
+       * gets SERVICE_UNAVAILABLE (503); keep it
        * under REQUEST_TIMEOUT_MS, or a locked file is answered REQUEST_TIMEOUT (504) first
        * @default 5000
        */
       busyTimeoutMs: env.AUDIT_BUSY_TIMEOUT_MS,
+      /**
+       * where the trail is kept: a PostgreSQL database shared by replicas on any number of hosts, or, unset, the
+       * SQLite file `file` shared by the replicas of one host
+       */
+      databaseUrl: env.AUDIT_DATABASE_URL,
+      /** PostgreSQL connections per replica */
+      poolSize: env.AUDIT_POOL_SIZE,
+      /** whole months kept before the current one by `npm run audit:retention`; unset = kept for ever */
+      retentionMonths: env.AUDIT_RETENTION_MONTHS,
     },
     policy: { file: fromRoot(env.POLICY_FILE), reasonCodesFile: fromRoot(env.REASON_CODES_FILE) },
     logLevel: env.LOG_LEVEL,

@@ -3,6 +3,10 @@ import { ConfigError, parseConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
 import { metricsListener } from './plugins/metrics.js';
 import { createApp, type App } from './app.js';
+import { describeDatabaseUrl } from './decisions/audit/postgres-store.js';
+
+/** where the trail is, as a log may say it: never a user or a password */
+const auditLocation = (config: Config) => (config.audit.databaseUrl ? describeDatabaseUrl(config.audit.databaseUrl) : config.audit.file);
 
 let config: Config;
 try {
@@ -57,6 +61,14 @@ server.listen(config.http.port, config.http.host, () => {
   );
 });
 
+// Like a bad model, an audit database that cannot be reached or migrated stops the start, with one clear message.
+app.openAudit().then(
+  () => logger.info({ auditStore: app.audit?.kind ?? 'off', at: auditLocation(config) }, 'audit trail open'),
+  (error: unknown) => {
+    logger.fatal({ err: error }, 'audit trail could not be opened');
+    process.exit(1);
+  },
+);
 app.loadModel().catch((error: unknown) => {
   logger.fatal({ err: error }, 'model could not be loaded');
   process.exit(1);

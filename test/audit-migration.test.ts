@@ -7,8 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AuditStore, type AuditBatch } from '../src/decisions/audit/audit-store.js';
-import { AUDIT_SCHEMA_VERSION, decisionId } from '../src/decisions/audit/database.js';
+import type { AuditBatch } from '../src/decisions/audit/audit-store.js';
+import { decisionId } from '../src/decisions/audit/records.js';
+import { AUDIT_SCHEMA_VERSION } from '../src/decisions/audit/sqlite-schema.js';
+import { SqliteAuditStore } from '../src/decisions/audit/sqlite-store.js';
 
 /** The decisions table as the first release created it. */
 const FIRST_LAYOUT = `
@@ -73,10 +75,10 @@ function record(batchId: string, key: string, caller: string, inputHash = `hash-
 describe('the audit database of the first layout', () => {
   it('is migrated on first start with every row kept, and its keys become per partner', async () => {
     const file = oldDatabase();
-    const store = new AuditStore(file, 'normal');
+    const store = new SqliteAuditStore(file, 'normal');
     try {
-      expect(store.count()).toBe(2);
-      expect(store.getDecision(OLD_ID)).toEqual({
+      expect(await store.count()).toBe(2);
+      expect(await store.getDecision(OLD_ID)).toEqual({
         caller: 'acme',
         decision: {
           id: OLD_ID,
@@ -89,19 +91,21 @@ describe('the audit database of the first layout', () => {
           modelVersion: 'm-1',
           policyVersion: 'p-1',
           decidedAt: new Date('2026-11-01T00:00:00.000Z'),
+          application: JSON.parse(OLD_INPUT),
+          review: null,
         },
       });
       // every stored value kept: the input as received and the feature values too
-      const stored = store.getRecord(OLD_ID)!;
+      const stored = (await store.getRecord(OLD_ID))!;
       expect(stored).toMatchObject({ latency_ms: 2, model_sha256: 'sha', idempotency_key: 'order-1001' });
       expect(stored.entry).toEqual([JSON.parse(OLD_INPUT), OLD_PROBABILITY, 600, 'DECLINE', [OLD_REASON], [OLD_HIT], null, { creditScore: 560 }]);
-      expect(store.findByKeys('acme', ['order-1001']).get('order-1001')).toMatchObject({ inputHash: 'hash-1', decision: { id: OLD_ID } });
-      expect(store.findByKeys('globex', ['order-1001']).size).toBe(0);
+      expect((await store.findByKeys('acme', ['order-1001'])).get('order-1001')).toMatchObject({ inputHash: 'hash-1', decision: { id: OLD_ID } });
+      expect((await store.findByKeys('globex', ['order-1001'])).size).toBe(0);
       // globex may now use the key acme used; acme's own key still replays its decision
       expect(await store.recordBatch(record('new-1', 'order-1001', 'globex'))).toEqual([{ kind: 'stored' }]);
       const again = await store.recordBatch(record('new-2', 'order-1001', 'acme', 'hash-1'));
       expect(again).toEqual([expect.objectContaining({ kind: 'replayed', decision: expect.objectContaining({ id: OLD_ID }) })]);
-      expect(store.count()).toBe(3);
+      expect(await store.count()).toBe(3);
     } finally {
       await store.close();
     }
@@ -112,10 +116,10 @@ describe('the audit database of the first layout', () => {
 
   it('is migrated once: a second start finds it done and keeps the rows', async () => {
     const file = oldDatabase();
-    await new AuditStore(file, 'normal').close();
-    const store = new AuditStore(file, 'normal');
+    await new SqliteAuditStore(file, 'normal').close();
+    const store = new SqliteAuditStore(file, 'normal');
     try {
-      expect(store.count()).toBe(2);
+      expect(await store.count()).toBe(2);
     } finally {
       await store.close();
     }

@@ -14,15 +14,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decisionId, parseDecisionId } from '../src/decisions/audit/database.js';
-import { AuditStore, AuditUnavailableError, isUnavailableCode, type AuditBatch } from '../src/decisions/audit/audit-store.js';
+import { decisionId, parseDecisionId } from '../src/decisions/audit/records.js';
+import { AuditUnavailableError, type AuditBatch } from '../src/decisions/audit/audit-store.js';
+import { isUnavailableCode, SqliteAuditStore } from '../src/decisions/audit/sqlite-store.js';
 import { applications } from './helpers/applications.js';
 import { startServerProcess, type ServerProcess } from './helpers/process.js';
 
 const scratch: string[] = [];
 const mounts: string[] = [];
 const servers: ServerProcess[] = [];
-const stores: AuditStore[] = [];
+const stores: SqliteAuditStore[] = [];
 
 afterAll(async () => {
   for (const store of stores) await store.close().catch(() => undefined);
@@ -108,7 +109,7 @@ describe('AuditStore when SQLite cannot write its file', () => {
     const file = path.join(tempDir('loan-api-audit-lock-unit-'), 'decisions.db');
     const failures: string[] = [];
     const changes: (string | undefined)[] = [];
-    const store = new AuditStore(file, 'normal', {
+    const store = new SqliteAuditStore(file, 'normal', {
       busyTimeoutMs: 50,
       onWriteFailure: (code) => failures.push(code),
       onAvailabilityChange: (unavailable) => changes.push(unavailable?.code),
@@ -121,9 +122,9 @@ describe('AuditStore when SQLite cannot write its file', () => {
     const locked = auditRecord();
     const refused = await store.recordBatch(locked).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(AuditUnavailableError);
-    expect((refused as AuditUnavailableError).sqliteCode).toMatch(/^SQLITE_BUSY/);
+    expect((refused as AuditUnavailableError).code).toMatch(/^SQLITE_BUSY/);
     expect(store.writable).toBe(false);
-    expect(changes).toEqual([(refused as AuditUnavailableError).sqliteCode]);
+    expect(changes).toEqual([(refused as AuditUnavailableError).code]);
     // refused at once while unavailable: no second failed write, the probe alone retries
     await expect(store.recordBatch(auditRecord())).rejects.toBeInstanceOf(AuditUnavailableError);
     expect(failures.filter((c) => c === 'SQLITE_BUSY').length).toBeGreaterThanOrEqual(1);
@@ -131,14 +132,14 @@ describe('AuditStore when SQLite cannot write its file', () => {
     other.exec('COMMIT');
     other.close();
     await expect.poll(() => store.writable, { timeout: 15_000, interval: 50 }).toBe(true);
-    expect(changes).toEqual([(refused as AuditUnavailableError).sqliteCode, undefined]);
+    expect(changes).toEqual([(refused as AuditUnavailableError).code, undefined]);
     await expect(store.recordBatch(auditRecord())).resolves.toEqual([{ kind: 'stored' }]);
-    expect(store.getDecision(locked.decision.id)).toBeUndefined();
-    expect(store.count()).toBe(2);
+    expect(await store.getDecision(locked.decision.id)).toBeUndefined();
+    expect(await store.count()).toBe(2);
   });
 
   it('keeps an unexpected failure masked (a plain Error) and stays writable', async () => {
-    const store = new AuditStore(path.join(tempDir('loan-api-audit-unexpected-'), 'decisions.db'), 'normal');
+    const store = new SqliteAuditStore(path.join(tempDir('loan-api-audit-unexpected-'), 'decisions.db'), 'normal');
     stores.push(store);
     const record = auditRecord();
     await store.recordBatch(record);

@@ -79,7 +79,7 @@ describe('audit trail', () => {
   it('stores every decision before answering, and decision(id) returns it', async () => {
     const { json } = await score(riskyApplication);
     const made = json.data.scoreApplication;
-    const record = app.audit!.getRecord(made.id)!;
+    const record = (await app.audit!.getRecord(made.id))!;
     expect(record).toMatchObject({
       id: made.id,
       application_ref: 'risky-1',
@@ -110,23 +110,23 @@ describe('audit trail', () => {
   });
 
   it('writes a 200-item bulk in one transaction, and keeps invalid items out', async () => {
-    const before = { tx: app.audit!.transactions, rows: app.audit!.count() };
+    const before = { tx: app.audit!.transactions, rows: (await app.audit!.count()) };
     const inputs = [...applications(200), { ...goodApplication, creditScore: 10 }];
     const { json } = await post(app, { query: SCORE_MANY, variables: { inputs } });
     expect(json.data.scoreApplications).toHaveLength(201);
     expect(app.audit!.transactions - before.tx).toBe(1);
-    expect(app.audit!.count() - before.rows).toBe(200);
+    expect((await app.audit!.count()) - before.rows).toBe(200);
   });
 });
 
 describe('idempotency', () => {
   it('returns the stored decision for a repeat, without deciding again', async () => {
-    const rows = app.audit!.count();
+    const rows = (await app.audit!.count());
     const first = (await score(goodApplication, 'key-repeat')).json.data.scoreApplication;
     const again = (await score({ ...goodApplication }, 'key-repeat')).json.data.scoreApplication;
     expect(again.id).toBe(first.id);
     expect(again.decidedAt).toBe(first.decidedAt);
-    expect(app.audit!.count() - rows).toBe(1);
+    expect((await app.audit!.count()) - rows).toBe(1);
   });
 
   it('refuses the same key with a different application', async () => {
@@ -138,11 +138,11 @@ describe('idempotency', () => {
   });
 
   it('makes exactly one decision for concurrent requests with one key', async () => {
-    const rows = app.audit!.count();
+    const rows = (await app.audit!.count());
     const results = await Promise.all(Array.from({ length: 8 }, () => score(riskyApplication, 'key-concurrent')));
     const ids = new Set(results.map((r) => r.json.data.scoreApplication.id));
     expect(ids.size).toBe(1);
-    expect(app.audit!.count() - rows).toBe(1);
+    expect((await app.audit!.count()) - rows).toBe(1);
   });
 
   it('takes one key per bulk item; a reused key fails only its own item', async () => {
@@ -160,7 +160,7 @@ describe('idempotency', () => {
   });
 
   it('decides one key once within a bulk: a repeat of it replays, another application under it is refused', async () => {
-    const rows = app.audit!.count();
+    const rows = (await app.audit!.count());
     const [a, b] = applications(2);
     const keys = ['dup-1', 'dup-1', 'dup-1', 'dup-2'];
     const { json } = await post(app, { query: SCORE_MANY_WITH_KEYS, variables: { inputs: [a, a, b, b], keys } });
@@ -169,7 +169,7 @@ describe('idempotency', () => {
     expect(repeat).toEqual(first);
     expect(other.fieldErrors[0]).toMatchObject({ field: 'idempotencyKeys.2', code: 'IDEMPOTENCY_KEY_REUSED' });
     expect(fourth.__typename).toBe('Decision');
-    expect(app.audit!.count() - rows).toBe(2);
+    expect((await app.audit!.count()) - rows).toBe(2);
   });
 
   it('refuses keys whose count does not match the inputs', async () => {

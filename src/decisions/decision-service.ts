@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { LoanApplication } from '../model/application.js';
 import type { ScoringLoader } from '../model/batcher.js';
 import type { AuditItem, AuditStore, RecordResult } from './audit/audit-store.js';
-import { decisionId } from './audit/database.js';
+import { decisionId } from './audit/records.js';
 import { decisionFrom, inputHash, type Decision, type DecisionPolicy, type DecisionResult } from './decision.js';
 import { applicationErrors, idempotencyKeyErrors, type FieldError } from './rules.js';
 
@@ -123,7 +123,7 @@ export class DecisionService {
       }
     }
     // one look-up for all of them
-    const earlier = keyed.length > 0 ? this.audit!.findByKeys(caller, keyed) : undefined;
+    const earlier = keyed.length > 0 ? await this.audit!.findByKeys(caller, keyed) : undefined;
     for (let i = 0; i < n; i++) {
       if (results[i] !== undefined) continue;
       const key = keys?.[i] ?? null;
@@ -214,9 +214,9 @@ export class DecisionService {
   }
 
   /** A decision within the reader's scope; one outside it is answered exactly as an unknown id. */
-  getDecision(id: string, scope: ReadScope): Decision | undefined {
+  async getDecision(id: string, scope: ReadScope): Promise<Decision | undefined> {
     if (scope === 'none') return undefined;
-    const found = this.audit?.getDecision(id);
+    const found = await this.audit?.getDecision(id);
     if (!found || (scope !== 'all' && found.caller !== scope.keyId)) return undefined;
     return found.decision;
   }

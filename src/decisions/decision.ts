@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { LoanApplication } from '../model/application.js';
+import type { Review } from './review.js';
 import type { FieldError } from './rules.js';
 import { MAX_REASONS, outcomeFor, scoreFor, topRiskFactors, type DecisionOutcome, type Thresholds } from './outcome.js';
 import { FEATURES_BY_NAME } from '../model/features.js';
@@ -47,6 +48,10 @@ export interface Decision {
   policyVersion: string;
   modelVersion: string;
   decidedAt: Date;
+  /** the application as received (absent on a trail written before it was kept with the decision) */
+  application?: LoanApplication;
+  /** a person's review of a REFER, once there is one */
+  review?: Review | null;
 }
 
 export interface InvalidApplication {
@@ -144,6 +149,8 @@ export function decisionFrom(
     policyVersion: policy.version,
     modelVersion: `${scored.model.manifest.name}-${scored.model.manifest.version}`,
     decidedAt: now,
+    application,
+    review: null,
   };
 }
 

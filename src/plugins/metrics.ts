@@ -35,6 +35,9 @@ export function metricsListener(registry: Registry): Server {
  * `@graphql-yoga/plugin-prometheus` and served by `metricsListener`. Label values are bounded: no operation names,
  * URLs or client-chosen strings.
  */
+/** SQLite's codes, a SQLSTATE, an errno, or the PostgreSQL store's names for node-postgres's own failures */
+const AUDIT_FAILURE_CODE = /^(SQLITE_[A-Z_]{1,40}|[0-9A-Z]{5}|E[A-Z]{2,15}|CONNECTION_[A-Z]{5,12}|(CONNECT|QUERY)_TIMEOUT)$/;
+
 export function createMetrics(options: {
   queueDepth: () => number;
   operationsRunning: () => number;
@@ -107,7 +110,7 @@ export function createMetrics(options: {
   });
   new Gauge({
     name: 'loan_api_audit_writable',
-    help: 'Whether the audit trail takes writes (1), or SQLite cannot write its file now (0); absent with AUDIT=off',
+    help: 'Whether the audit trail takes writes (1), or its SQLite file or PostgreSQL database cannot take them now (0); absent with AUDIT=off',
     registers: [registry],
     collect() {
       const writable = options.auditWritable?.();
@@ -117,7 +120,7 @@ export function createMetrics(options: {
   });
   const auditWriteFailures = new Counter({
     name: 'loan_api_audit_write_failures_total',
-    help: "Audit write transactions (recovery probes included) that failed, by SQLite's error code",
+    help: "Audit writes (recovery probes included) that failed, by SQLite's error code, PostgreSQL's SQLSTATE or the socket's errno",
     labelNames: ['code'] as const,
     registers: [registry],
   });
@@ -213,9 +216,9 @@ export function createMetrics(options: {
     modelReload(result: 'swapped' | 'refused') {
       reloads.inc({ result });
     },
-    /** the audit store's onWriteFailure; SQLite's codes are a closed set (anything else counts as OTHER) */
+    /** the audit store's onWriteFailure; each engine's codes are a closed set (anything else counts as OTHER) */
     auditWriteFailure(code: string) {
-      auditWriteFailures.inc({ code: /^SQLITE_[A-Z_]{1,40}$/.test(code) ? code : 'OTHER' });
+      auditWriteFailures.inc({ code: AUDIT_FAILURE_CODE.test(code) ? code : 'OTHER' });
     },
   };
 }

@@ -9,6 +9,6 @@ builder.queryField('decision', (t) =>
       'A decision made earlier, by any replica, from the audit trail. With partner keys configured, a partner key reads ' +
       "only its own decisions and the admin key all; null when there is none with this id within the caller's reach",
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, { id }, { decisions, readScope }) => decisions.getDecision(String(id), readScope) ?? null,
+    resolve: async (_root, { id }, { decisions, readScope }) => (await decisions.getDecision(String(id), readScope)) ?? null,
   }),
 );

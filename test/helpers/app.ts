@@ -14,7 +14,7 @@ export async function startTestApp(env: Record<string, string> = {}) {
   const jit = process.env.GRAPHQL_JIT ? { GRAPHQL_JIT: process.env.GRAPHQL_JIT } : {};
   const config = parseConfig({ LOG_LEVEL: 'silent', DATA_DIR: dataDir, ...jit, ...env });
   const app = createApp(config, createLogger(config.logLevel));
-  await app.loadModel();
+  await app.start();
   return { ...app, config };
 }
 

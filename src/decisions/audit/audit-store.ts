@@ -1,58 +1,74 @@
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import type Database from 'better-sqlite3';
 import type { Decision } from '../decision.js';
-import type { BatchRows, RowOutcome, WriteReply, WriteRequest } from './audit-writer.js';
-import {
-  BY_CALLER_KEYS_SQL,
-  BY_ID_SQL,
-  DEFAULT_BUSY_TIMEOUT_MS,
-  decisionFromRow,
-  openAuditDatabase,
-  type AuditSync,
-  type DecisionRow,
-  type Entry,
-  type IndexValues,
-  parseDecisionId,
-} from './database.js';
-
-export type { AuditSync };
+import type { Review } from '../review.js';
+import type { HistoryQuery } from './history.js';
+import type { BatchValues, Entry, IndexValues } from './records.js';
 
 /**
- * SQLite's codes for a file that cannot be written now but may be later: a full volume, a read-only file or file
- * system, a lock held past the busy timeout, an I/O error, a file that cannot be opened. Extended codes
- * (SQLITE_READONLY_DBMOVED, SQLITE_IOERR_WRITE, SQLITE_BUSY_SNAPSHOT, …) count with their primary code.
+ * The durable audit trail, whatever holds it: SQLite on one host (sqlite-store.ts), PostgreSQL beyond one
+ * (postgres-store.ts). Both keep the same promises: a batch is committed before recordBatch resolves, so nothing is
+ * answered that is not recorded; an idempotency key yields one decision per caller, decided by a unique constraint;
+ * a store that cannot take writes says so with AuditUnavailableError (a retryable 503) and is not writable until a
+ * probe write of its own commits again.
  */
-const UNAVAILABLE = /^SQLITE_(FULL|READONLY|BUSY|LOCKED|IOERR|CANTOPEN)(_[A-Z_]+)?$/;
-
-export const isUnavailableCode = (code: string | undefined): boolean => code !== undefined && UNAVAILABLE.test(code);
+export interface AuditStore {
+  /** which engine holds the trail: shown by /ready and logged at start-up (never a URL or a password) */
+  readonly kind: 'sqlite' | 'postgresql';
+  /** false while the store cannot take writes (until a probe write commits again) */
+  readonly writable: boolean;
+  /** transactions committed so far by this process (tests, metrics) */
+  readonly transactions: number;
+  /** Ready to record: a PostgreSQL database is reached and migrated here; rejects with a clear message if it cannot be. */
+  open(): Promise<void>;
+  /**
+   * Resolves once the batch is committed, with one result per item: stored, or, where the caller's idempotency key
+   * was taken meanwhile (by another request, on any replica), the decision made under it or key-reused.
+   */
+  recordBatch(batch: AuditBatch): Promise<RecordResult[]>;
+  /** A decision and the partner key id it was made for (null: made without keys configured). */
+  getDecision(id: string): Promise<{ decision: Decision; caller: string | null } | undefined>;
+  /** The decisions a caller already made under any of `keys`, by key: one query for a whole batch's keys. */
+  findByKeys(caller: string | null, keys: readonly string[]): Promise<Map<string, { decision: Decision; inputHash: string }>>;
+  /** Everything stored of one decision (its index row, its batch's row, its entry decoded), for audits and tests. */
+  getRecord(id: string): Promise<Record<string, unknown> | undefined>;
+  /**
+   * Decisions newest first (decided_at, then id, descending) after the query's cursor, filtered, at most `limit`:
+   * keyset pagination on the trail's indexes, so the 1,000th page costs what the first does.
+   */
+  listDecisions(query: HistoryQuery): Promise<Decision[]>;
+  /**
+   * Records a person's review of a decision, append-only, beside it: 'stored', or 'already-reviewed' when it has one
+   * (from any replica: a unique constraint decides, not a read before the write).
+   */
+  recordReview(decisionId: string, review: Review): Promise<'stored' | 'already-reviewed'>;
+  /** decisions recorded (indexed) in the whole trail */
+  count(): Promise<number>;
+  /** Writes what is queued, waits for every write to commit, then lets go of the engine. */
+  close(): Promise<void>;
+}
 
 /**
- * Seconds a client should wait before retrying a write the audit trail refused: a full or read-only volume or a
- * stuck lock takes an operator or another process to clear, and every replica on the host shares the file.
+ * Seconds a client should wait before retrying a write the audit trail refused: a full or read-only volume, a stuck
+ * lock or a database restarting takes a while to clear, and every replica shares the trail.
  */
 export const AUDIT_RETRY_AFTER_SECONDS = 5;
 
 /** While writes fail, a one-row probe write is tried this often, so the replica recovers without client traffic. */
 export const PROBE_INTERVAL_MS = 1_000;
 
-/** The audit trail cannot record a decision now (full volume, read-only or locked file): retry later. */
+/** The audit trail cannot record a decision now (full volume, locked file, database unreachable): retry later. */
 export class AuditUnavailableError extends Error {
   readonly retryAfterSeconds = AUDIT_RETRY_AFTER_SECONDS;
   constructor(
-    /** SQLite's code, e.g. SQLITE_FULL: for logs and metrics, not for clients */
-    readonly sqliteCode: string,
+    /** the engine's code, e.g. SQLITE_FULL, ECONNREFUSED or 57P01: for logs and metrics, not for clients */
+    readonly code: string,
     options?: ErrorOptions,
   ) {
     super('The decision cannot be recorded in the audit trail right now; retry later', options);
   }
 }
 
-export interface AuditStoreOptions {
-  /** @default 5000 (DEFAULT_BUSY_TIMEOUT_MS) */
-  busyTimeoutMs?: number;
-  /** every failed write transaction (probes included), with SQLite's code or "unknown" */
+export interface AuditStoreEvents {
+  /** every failed write transaction (probes included), with the engine's code or "unknown" */
   onWriteFailure?: (code: string) => void;
   /** the store stopped (`code` set) or resumed (`code` undefined) taking writes */
   onAvailabilityChange?: (unavailable: { code: string; message: string } | undefined) => void;
@@ -86,8 +102,15 @@ export type RecordResult =
   | { kind: 'replayed'; decision: Decision }
   | { kind: 'key-reused' };
 
+/** One decided batch as stored: its batch row and one index row per decision. */
+export interface BatchRows {
+  batch: BatchValues;
+  index: IndexValues[];
+}
+
 /** A batch's rows: its body (one JSON array, an entry per decision) and one index row per decision. */
-function batchRows(batch: AuditBatch): BatchRows {
+export function batchRows(batch: AuditBatch): BatchRows {
+
   const first = batch.items[0];
   const modelVersion = first.decision.modelVersion;
   const reasonTexts: Record<string, string> = {};
@@ -113,7 +136,7 @@ function batchRows(batch: AuditBatch): BatchRows {
     entries[n] = sameModel
       ? [input, d.probabilityOfDefault, d.score, d.outcome, reasons, hits]
       : [input, d.probabilityOfDefault, d.score, d.outcome, reasons, hits, [d.modelVersion, modelSha256]];
-    index[n] = [batch.batchId, n, batch.caller, d.outcome, decidedAt, d.applicationRef, idempotencyKey, inputHash];
+    index[n] = [batch.batchId, n, batch.caller, d.outcome, decidedAt, d.applicationRef, idempotencyKey, inputHash, sameModel ? null : d.modelVersion];
   }
   return {
     batch: [
@@ -131,224 +154,4 @@ function batchRows(batch: AuditBatch): BatchRows {
     ],
     index,
   };
-}
-
-interface Pending {
-  batch: AuditBatch;
-  resolve: (results: RecordResult[]) => void;
-  reject: (error: unknown) => void;
-}
-
-function startWriter(file: string, sync: AuditSync, busyTimeoutMs: number): Worker {
-  const workerData = { file, sync, busyTimeoutMs };
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./audit-writer.js', import.meta.url), { workerData });
-  // Under tsx or vitest this module is TypeScript, and so is its worker: load it through tsx's loader.
-  // require.resolve finds the CommonJS build of tsx's API; its ES build (which the worker imports) sits beside it.
-  const tsxApi = createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs');
-  const tsx = pathToFileURL(tsxApi).href;
-  const entry = new URL('./audit-writer.ts', import.meta.url).href;
-  const bootstrap = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData });
-}
-
-/**
- * The durable audit trail: one SQLite file in WAL mode, shared safely by every replica process on the host. A
- * request's decisions are one batch (one batch row, one narrow index row each); the batches queued in the same turn
- * of the event loop are written in one transaction by a writer thread, and each caller's promise settles only after
- * that transaction commits. Reads run here, on a
- * connection of their own.
- *
- * When SQLite cannot write the file (see isUnavailableCode) the store is unavailable: the failed records and every
- * record after them are refused with AuditUnavailableError at once (a retryable 503, nothing acknowledged), and a
- * probe write through the writer thread every PROBE_INTERVAL_MS makes it available again once one commits.
- */
-export class AuditStore {
-  private readonly db: Database.Database;
-  private readonly writer: Worker;
-  private queued: Pending[] = [];
-  private readonly inFlight = new Map<number, Pending[]>();
-  private seq = 0;
-  private failure: Error | undefined;
-  private unavailable: { code: string; message: string } | undefined;
-  private probeTimer: NodeJS.Timeout | undefined;
-  private probeSeq: number | undefined;
-  private closing = false;
-  private readonly byId: Database.Statement<[string, number], DecisionRow>;
-  private readonly byCallerKeys: Database.Statement<[string | null, string], DecisionRow>;
-  /** transactions committed so far (tests, metrics) */
-  transactions = 0;
-
-  constructor(
-    readonly file: string,
-    sync: AuditSync = 'full',
-    private readonly options: AuditStoreOptions = {},
-  ) {
-    const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
-    // Opening here first creates the schema and reports a bad path or a corrupt file at start-up, synchronously.
-    this.db = openAuditDatabase(file, sync, busyTimeoutMs);
-    this.byId = this.db.prepare(BY_ID_SQL);
-    this.byCallerKeys = this.db.prepare(BY_CALLER_KEYS_SQL);
-    this.writer = startWriter(file, sync, busyTimeoutMs);
-    this.writer.on('message', (reply: WriteReply) => this.settle(reply));
-    this.writer.on('error', (error) => this.fail(error));
-    this.writer.on('exit', (code) => this.fail(new Error(`the audit writer thread exited (${code})`)));
-  }
-
-  /** Takes writes: false while SQLite cannot write the file (until a write commits again) or the writer is gone. */
-  get writable(): boolean {
-    return this.failure === undefined && this.unavailable === undefined;
-  }
-
-  /**
-   * Resolves once the batch is committed, with one result per item: stored, or, where the caller's idempotency key
-   * was taken meanwhile (by another request, on any replica), the decision made under it or key-reused.
-   */
-  recordBatch(batch: AuditBatch): Promise<RecordResult[]> {
-    if (this.failure) return Promise.reject(this.failure);
-    // Fail fast rather than queue behind a full disk or wait out the busy timeout again: the probe finds recovery.
-    if (this.unavailable) return Promise.reject(new AuditUnavailableError(this.unavailable.code));
-    return new Promise((resolve, reject) => {
-      this.queued.push({ batch, resolve, reject });
-      if (this.queued.length === 1) setImmediate(() => this.flush());
-    });
-  }
-
-  private flush(): void {
-    const batch = this.queued;
-    this.queued = [];
-    if (batch.length === 0) return;
-    let batches: BatchRows[];
-    try {
-      batches = batch.map((p) => batchRows(p.batch));
-    } catch (error) {
-      for (const p of batch) p.reject(error);
-      return;
-    }
-    const seq = ++this.seq;
-    this.inFlight.set(seq, batch);
-    this.writer.postMessage({ seq, batches } satisfies WriteRequest);
-  }
-
-  private settle(reply: WriteReply): void {
-    if (reply.seq === this.probeSeq) {
-      this.probeSeq = undefined;
-      if ('error' in reply) this.writeFailed(reply);
-      else this.setUnavailable(undefined);
-      return;
-    }
-    const batch = this.inFlight.get(reply.seq);
-    if (!batch) return;
-    this.inFlight.delete(reply.seq);
-    if ('error' in reply) {
-      const error = this.writeFailed(reply);
-      for (const p of batch) p.reject(error);
-      return;
-    }
-    this.setUnavailable(undefined);
-    this.transactions++;
-    batch.forEach((p, i) => p.resolve(reply.outcomes[i].map((outcome, n) => this.resultOf(p.batch.items[n], outcome))));
-  }
-
-  /** The error a failed write's callers get: typed and retryable when the file cannot be written, else masked. */
-  private writeFailed(reply: { error: string; code?: string }): Error {
-    this.options.onWriteFailure?.(reply.code ?? 'unknown');
-    if (!isUnavailableCode(reply.code)) return new Error(`audit write failed: ${reply.error}`);
-    this.setUnavailable({ code: reply.code!, message: reply.error });
-    return new AuditUnavailableError(reply.code!, { cause: new Error(reply.error) });
-  }
-
-  private setUnavailable(unavailable: { code: string; message: string } | undefined): void {
-    const was = this.unavailable;
-    this.unavailable = unavailable;
-    if (unavailable && !was) {
-      this.probeTimer = setInterval(() => this.probe(), PROBE_INTERVAL_MS);
-      // the probe must not keep a process alive that has nothing else to do
-      this.probeTimer.unref();
-    } else if (!unavailable && was) {
-      clearInterval(this.probeTimer);
-      this.probeTimer = undefined;
-    }
-    if (!unavailable !== !was) this.options.onAvailabilityChange?.(unavailable);
-  }
-
-  /** One tiny committed write through the writer thread; at most one in flight. */
-  private probe(): void {
-    if (this.probeSeq !== undefined || this.failure || this.closing) return;
-    this.probeSeq = ++this.seq;
-    this.writer.postMessage({ seq: this.probeSeq, probe: true } satisfies WriteRequest);
-  }
-
-  /** A read that fails because the file cannot be used is as unavailable as a write (503, not a masked 500). */
-  private read<T>(query: () => T): T {
-    try {
-      return query();
-    } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      if (typeof code !== 'string' || !isUnavailableCode(code)) throw error;
-      this.setUnavailable({ code, message: (error as Error).message });
-      throw new AuditUnavailableError(code, { cause: error });
-    }
-  }
-
-  private resultOf(item: AuditItem, outcome: RowOutcome): RecordResult {
-    if (outcome.kind === 'stored') return { kind: 'stored' };
-    return outcome.existing.input_hash === item.inputHash
-      ? { kind: 'replayed', decision: decisionFromRow(outcome.existing) }
-      : { kind: 'key-reused' };
-  }
-
-  private fail(error: Error): void {
-    this.failure ??= error;
-    clearInterval(this.probeTimer);
-    for (const batch of this.inFlight.values()) for (const p of batch) p.reject(error);
-    this.inFlight.clear();
-    for (const p of this.queued) p.reject(error);
-    this.queued = [];
-  }
-
-  /** A decision and the partner key id it was made for (null: made without keys configured). */
-  getDecision(id: string): { decision: Decision; caller: string | null } | undefined {
-    const row = this.read(() => this.byId.get(...parseDecisionId(id)));
-    return row && { decision: decisionFromRow(row), caller: row.caller };
-  }
-
-  /** The decisions a caller already made under any of `keys`, by key: one query for a whole batch's keys. */
-  findByKeys(caller: string | null, keys: readonly string[]): Map<string, { decision: Decision; inputHash: string }> {
-    const found = new Map<string, { decision: Decision; inputHash: string }>();
-    if (keys.length === 0) return found;
-    for (const row of this.read(() => this.byCallerKeys.all(caller, JSON.stringify(keys)))) {
-      // a row stored under a key always has its input hash
-      found.set(row.idempotency_key!, { decision: decisionFromRow(row), inputHash: row.input_hash! });
-    }
-    return found;
-  }
-
-  /** Everything stored of one decision (its index row, its batch's row, its entry decoded), for audits and tests. */
-  getRecord(id: string): Record<string, unknown> | undefined {
-    const row = this.db
-      .prepare(
-        `SELECT d.*, b.received_at, b.latency_ms, b.model_version, b.model_sha256, b.policy_version, b.descriptions,
-           json_extract(b.body, '$[' || d.position || ']') AS entry
-         FROM decisions d JOIN decision_batches b ON b.batch_id = d.batch_id WHERE d.batch_id = ? AND d.position = ?`,
-      )
-      .get(...parseDecisionId(id)) as Record<string, unknown> | undefined;
-    return row && { id, ...row, entry: JSON.parse(row.entry as string) };
-  }
-
-  count(): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM decisions').get() as { n: number }).n;
-  }
-
-  /** Writes what is queued, waits for every write to commit, then stops the writer. */
-  async close(): Promise<void> {
-    this.closing = true;
-    clearInterval(this.probeTimer);
-    this.flush();
-    while (this.inFlight.size > 0 && !this.failure) await new Promise((r) => setTimeout(r, 5));
-    this.writer.removeAllListeners('exit');
-    const exited = new Promise((resolve) => this.writer.once('exit', resolve));
-    this.writer.postMessage('close');
-    await exited;
-    this.db.close();
-  }
 }

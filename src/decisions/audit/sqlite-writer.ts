@@ -7,30 +7,28 @@
  * cannot be written from an unexpected failure. A probe is a one-row transaction that tells whether writes work again.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import type { BatchRows } from './audit-store.js';
+import type { BatchValues, DecisionRow, IndexValues } from './records.js';
 import {
   BATCH_INSERT_SQL,
   BY_CALLER_KEY_SQL,
   INDEX_INSERT_SQL,
   PROBE_SQL,
+  REVIEW_INSERT_SQL,
   openAuditDatabase,
   type AuditSync,
-  type BatchValues,
-  type DecisionRow,
-  type IndexValues,
-} from './database.js';
+} from './sqlite-schema.js';
 
-/** One decided batch: its batch row and one index row per decision. */
-export interface BatchRows {
-  batch: BatchValues;
-  index: IndexValues[];
-}
+/** A review's values, in the order of REVIEW_INSERT_SQL. */
+export type ReviewValues = [batchId: string, position: number, outcome: string, reasonCodes: string, note: string | null, reviewer: string, reviewedAt: string];
 
-export type WriteRequest = { seq: number; batches: BatchRows[] } | { seq: number; probe: true };
+export type WriteRequest = { seq: number; batches: BatchRows[] } | { seq: number; probe: true } | { seq: number; review: ReviewValues };
 
 export type RowOutcome = { kind: 'stored' } | { kind: 'key-taken'; existing: DecisionRow };
 
 export type WriteReply =
   | { seq: number; /** per batch, per decision */ outcomes: RowOutcome[][] }
+  | { seq: number; /** false: the decision had a review already */ reviewed: boolean }
   | { seq: number; error: string; /** better-sqlite3's SqliteError code, e.g. SQLITE_FULL */ code?: string };
 
 const { file, sync, busyTimeoutMs } = workerData as { file: string; sync: AuditSync; busyTimeoutMs: number };
@@ -39,6 +37,7 @@ const insertBatch = db.prepare<BatchValues>(BATCH_INSERT_SQL);
 const insertIndex = db.prepare<IndexValues>(INDEX_INSERT_SQL);
 const byCallerKey = db.prepare<[string | null, string], DecisionRow>(BY_CALLER_KEY_SQL);
 const probe = db.prepare<[string]>(PROBE_SQL);
+const insertReview = db.prepare<ReviewValues>(REVIEW_INSERT_SQL);
 
 const STORED: RowOutcome = { kind: 'stored' };
 
@@ -67,8 +66,12 @@ parentPort!.on('message', (request: WriteRequest | 'close') => {
   let reply: WriteReply;
   try {
     // IMMEDIATE takes the write lock up front, so two replicas never deadlock upgrading a read lock.
-    const outcomes = 'probe' in request ? writeProbe.immediate() : writeBatches.immediate(request.batches);
-    reply = { seq: request.seq, outcomes };
+    if ('review' in request) {
+      reply = { seq: request.seq, reviewed: db.transaction(() => insertReview.run(...request.review).changes === 1).immediate() };
+    } else {
+      const outcomes = 'probe' in request ? writeProbe.immediate() : writeBatches.immediate(request.batches);
+      reply = { seq: request.seq, outcomes };
+    }
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     reply = {

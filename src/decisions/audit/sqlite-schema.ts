@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Decision, PolicyHitView, Reason } from '../decision.js';
 
 export type AuditSync = 'full' | 'normal';
 
@@ -48,64 +47,60 @@ CREATE TABLE write_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NUL
 `;
 
 /**
- * `PRAGMA user_version` of this layout. 0: the first release's, one wide row per decision, whose idempotency key was
- * unique across all partners (one partner could read or block another's key).
+ * Version 2: the history and reviews. A decision's own model version when it is not its batch's; indexes that hold
+ * the decisions newest first (all, per partner, per application reference) for keyset pagination; and the reviews
+ * of REFERs, one per decision, append-only (a trigger refuses any update).
  */
-export const AUDIT_SCHEMA_VERSION = 1;
+const HISTORY_AND_REVIEWS = `
+ALTER TABLE decisions ADD COLUMN model_version TEXT;
+UPDATE decisions SET model_version = (
+  SELECT json_extract(b.body, '$[' || decisions.position || '][6][0]') FROM decision_batches b WHERE b.batch_id = decisions.batch_id);
+CREATE INDEX decisions_by_time ON decisions (decided_at, batch_id, position);
+CREATE INDEX decisions_by_caller ON decisions (caller, decided_at, batch_id, position);
+CREATE INDEX decisions_by_ref ON decisions (application_ref, decided_at, batch_id, position) WHERE application_ref IS NOT NULL;
+CREATE TABLE reviews (
+  batch_id     TEXT NOT NULL,
+  position     INTEGER NOT NULL,
+  outcome      TEXT NOT NULL,
+  -- a JSON array of reason codes
+  reason_codes TEXT NOT NULL,
+  note         TEXT,
+  reviewer     TEXT NOT NULL,
+  reviewed_at  TEXT NOT NULL,
+  PRIMARY KEY (batch_id, position)
+) WITHOUT ROWID;
+CREATE TRIGGER reviews_append_only BEFORE UPDATE ON reviews BEGIN SELECT RAISE(ABORT, 'reviews are append-only'); END;
+`;
 
-/** A batch row's values, in the order of BATCH_INSERT_SQL. */
-export type BatchValues = [
-  batchId: string,
-  caller: string | null,
-  receivedAt: string,
-  decidedAt: string,
-  latencyMs: number,
-  modelVersion: string,
-  modelSha256: string,
-  policyVersion: string,
-  descriptions: string,
-  body: string,
-];
-
-/** An index row's values, in the order of INDEX_INSERT_SQL. */
-export type IndexValues = [
-  batchId: string,
-  position: number,
-  caller: string | null,
-  outcome: string,
-  decidedAt: string,
-  applicationRef: string | null,
-  idempotencyKey: string | null,
-  inputHash: string | null,
-];
+/**
+ * `PRAGMA user_version` of this layout. 0: the first release's, one wide row per decision, whose idempotency key was
+ * unique across all partners (one partner could read or block another's key). 1: batches and their index rows.
+ * 2: the history's indexes and the reviews.
+ */
+export const AUDIT_SCHEMA_VERSION = 2;
 
 export const BATCH_INSERT_SQL = `INSERT INTO decision_batches (batch_id, caller, received_at, decided_at, latency_ms,
   model_version, model_sha256, policy_version, descriptions, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 export const INDEX_INSERT_SQL = `INSERT INTO decisions (batch_id, position, caller, outcome, decided_at, application_ref,
-  idempotency_key, input_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+  idempotency_key, input_hash, model_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (ifnull(caller, ''), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`;
-
-/** A decision id: its batch's random id, a dot, and its position in the batch (base 36). */
-export function decisionId(batchId: string, position: number): string {
-  return `${batchId}.${position.toString(36)}`;
-}
-
-/** The first layout's decision ids (UUIDs): migrated, each is a batch of one under its own id. */
-const FIRST_LAYOUT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/** [batch id, position] of a decision id; a first-layout id (a UUID, no dot) is its own batch of one. */
-export function parseDecisionId(id: string): [string, number] {
-  const dot = id.lastIndexOf('.');
-  if (dot < 0) return [id, 0];
-  const position = Number.parseInt(id.slice(dot + 1), 36);
-  return [id.slice(0, dot), Number.isSafeInteger(position) && id.slice(dot + 1) === position.toString(36) ? position : -1];
-}
 
 /** One decision with what its batch says of it: its entry, cut from the batch's body by SQLite. */
 const DECISION_SELECT = `SELECT d.batch_id, d.position, d.idempotency_key, d.caller, d.outcome, d.decided_at, d.application_ref, d.input_hash,
-    json_extract(b.body, '$[' || d.position || ']') AS entry, b.descriptions, b.model_version, b.policy_version
-  FROM decisions d JOIN decision_batches b ON b.batch_id = d.batch_id`;
+    json_extract(b.body, '$[' || d.position || ']') AS entry, b.descriptions, b.model_version, b.policy_version,
+    r.outcome AS review_outcome, r.reason_codes AS review_reason_codes, r.note AS review_note, r.reviewer AS review_reviewer,
+    r.reviewed_at AS review_reviewed_at
+  FROM decisions d JOIN decision_batches b ON b.batch_id = d.batch_id
+  LEFT JOIN reviews r ON r.batch_id = d.batch_id AND r.position = d.position`;
+
+/** The batches of a page of the history, each body once. */
+export const BATCHES_BY_IDS_SQL = `SELECT batch_id, body, descriptions, model_version, policy_version FROM decision_batches
+  WHERE batch_id IN (SELECT value FROM json_each(?))`;
+
+/** A review: stored once per decision (the primary key decides), never updated. */
+export const REVIEW_INSERT_SQL = `INSERT INTO reviews (batch_id, position, outcome, reason_codes, note, reviewer, reviewed_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`;
 
 export const BY_ID_SQL = `${DECISION_SELECT} WHERE d.batch_id = ? AND d.position = ?`;
 
@@ -121,59 +116,6 @@ export const PROBE_SQL = `INSERT INTO write_probe (id, at) VALUES (1, ?) ON CONF
 
 /** @default 5000: how long a connection waits for another one's write lock before SQLITE_BUSY */
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
-
-export interface DecisionRow {
-  idempotency_key?: string | null;
-  batch_id: string;
-  position: number;
-  caller: string | null;
-  outcome: Decision['outcome'];
-  decided_at: string;
-  application_ref: string | null;
-  input_hash: string | null;
-  entry: string;
-  descriptions: string;
-  model_version: string;
-  policy_version: string;
-}
-
-/**
- * One decision's entry in a batch body, an array: the input as received, probability, score, outcome, reasons as
- * [code, source, feature, impact, ruleId], policy hits as [ruleId, effect], and the model version and sha256 when
- * they are not the batch's. An entry migrated from the first layout holds reasons and hits as objects, then the
- * feature values.
- */
-export type Entry = [
-  input: unknown,
-  probability: number,
-  score: number,
-  outcome: Decision['outcome'],
-  reasons: Array<[string, Reason['source'], string, number, string | null] | Reason>,
-  hits: Array<[string, PolicyHitView['effect']] | PolicyHitView>,
-  model?: [version: string, sha256: string] | null,
-  features?: Record<string, number>,
-];
-
-export function decisionFromRow(row: DecisionRow): Decision {
-  const [, probability, score, , reasons, hits, model] = JSON.parse(row.entry) as Entry;
-  const descriptions = JSON.parse(row.descriptions) as { r?: Record<string, string>; h?: Record<string, string> };
-  return {
-    id: FIRST_LAYOUT_ID.test(row.batch_id) ? row.batch_id : decisionId(row.batch_id, row.position),
-    applicationRef: row.application_ref,
-    outcome: row.outcome,
-    probabilityOfDefault: probability,
-    score,
-    reasons: reasons.map((r) =>
-      Array.isArray(r)
-        ? { code: r[0], description: descriptions.r?.[r[0]] ?? '', source: r[1], feature: r[2], impact: r[3], ruleId: r[4] }
-        : r,
-    ),
-    policyHits: hits.map((h) => (Array.isArray(h) ? { ruleId: h[0], effect: h[1], description: descriptions.h?.[h[0]] ?? '' } : h)),
-    modelVersion: model?.[0] ?? row.model_version,
-    policyVersion: row.policy_version,
-    decidedAt: new Date(row.decided_at),
-  };
-}
 
 /** Opens (and creates) the audit database in WAL mode, safe for several processes on one host. */
 export function openAuditDatabase(file: string, sync: AuditSync, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS): Database.Database {
@@ -202,22 +144,40 @@ function migrate(db: Database.Database): void {
     if (current > AUDIT_SCHEMA_VERSION) {
       throw new Error(`the audit database has schema version ${current}; this release knows up to ${AUDIT_SCHEMA_VERSION}`);
     }
-    const first = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'decisions'").get() !== undefined;
-    if (first) db.exec('ALTER TABLE decisions RENAME TO decisions_first_layout');
-    db.exec(LAYOUT);
-    if (first) {
+    if (current === 0) {
+      const first = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'decisions'").get() !== undefined;
+      if (first) db.exec('ALTER TABLE decisions RENAME TO decisions_first_layout');
+      db.exec(LAYOUT);
       // %!.17g: every bit of the stored double, as JavaScript reads it back
-      db.exec(`
-        INSERT INTO decision_batches (batch_id, caller, received_at, decided_at, latency_ms, model_version, model_sha256,
-            policy_version, descriptions, body)
-          SELECT id, caller, received_at, decided_at, latency_ms, model_version, model_sha256, policy_version, '{}',
-            '[[' || input_json || ',' || printf('%!.17g', probability) || ',' || score || ',"' || outcome || '",' ||
-            reasons_json || ',' || policy_hits_json || ',null,' || features_json || ']]'
-          FROM decisions_first_layout;
-        INSERT INTO decisions (batch_id, position, caller, outcome, decided_at, application_ref, idempotency_key, input_hash)
-          SELECT id, 0, caller, outcome, decided_at, application_ref, idempotency_key, input_hash FROM decisions_first_layout;
-        DROP TABLE decisions_first_layout;`);
+      if (first) {
+        db.exec(`
+          INSERT INTO decision_batches (batch_id, caller, received_at, decided_at, latency_ms, model_version, model_sha256,
+              policy_version, descriptions, body)
+            SELECT id, caller, received_at, decided_at, latency_ms, model_version, model_sha256, policy_version, '{}',
+              '[[' || input_json || ',' || printf('%!.17g', probability) || ',' || score || ',"' || outcome || '",' ||
+              reasons_json || ',' || policy_hits_json || ',null,' || features_json || ']]'
+            FROM decisions_first_layout;
+          INSERT INTO decisions (batch_id, position, caller, outcome, decided_at, application_ref, idempotency_key, input_hash)
+            SELECT id, 0, caller, outcome, decided_at, application_ref, idempotency_key, input_hash FROM decisions_first_layout;
+          DROP TABLE decisions_first_layout;`);
+      }
     }
+    db.exec(HISTORY_AND_REVIEWS);
     db.pragma(`user_version = ${AUDIT_SCHEMA_VERSION}`);
   }).immediate();
+}
+
+/**
+ * Retention on SQLite: deletes the decisions (index rows and batches) decided before `keptFrom`. Row by row, unlike
+ * PostgreSQL's dropped partitions; the file does not shrink until VACUUM, but the freed pages are reused.
+ */
+export function deleteDecidedBefore(db: Database.Database, keptFrom: Date): { reviews: number; decisions: number; batches: number } {
+  const cutoff = keptFrom.toISOString();
+  return db.transaction(() => ({
+    reviews: db
+      .prepare('DELETE FROM reviews WHERE (batch_id, position) IN (SELECT batch_id, position FROM decisions WHERE decided_at < ?)')
+      .run(cutoff).changes,
+    decisions: db.prepare('DELETE FROM decisions WHERE decided_at < ?').run(cutoff).changes,
+    batches: db.prepare('DELETE FROM decision_batches WHERE decided_at < ?').run(cutoff).changes,
+  })).immediate();
 }

@@ -1,0 +1,164 @@
+/**
+ * Issue 12: one contract for the audit trail, kept by both stores. The same cases run against SQLite (a file in a
+ * temporary folder) and against a real PostgreSQL server started by the test (test/helpers/postgres.ts): a batch is
+ * committed before recordBatch resolves, a decision reads back exactly as answered from another replica's connection,
+ * and an idempotency key yields exactly one decision per partner even when two replicas race for it.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditStore } from '../src/decisions/audit/audit-store.js';
+import { PostgresAuditStore } from '../src/decisions/audit/postgres-store.js';
+import { decisionId } from '../src/decisions/audit/records.js';
+import { SqliteAuditStore } from '../src/decisions/audit/sqlite-store.js';
+import { auditBatch } from './helpers/audit.js';
+import { startPostgres, type PostgresServer } from './helpers/postgres.js';
+
+let postgres: PostgresServer;
+const folders: string[] = [];
+const opened: AuditStore[] = [];
+
+beforeAll(async () => {
+  postgres = await startPostgres();
+});
+
+afterAll(async () => {
+  for (const store of opened) await store.close().catch(() => undefined);
+  await postgres?.destroy();
+  for (const dir of folders) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Opens `replicas` stores on one new trail, as that many replicas would (each its own connections). */
+type Engine = { name: string; trail: (replicas: number) => Promise<AuditStore[]> };
+
+let databases = 0;
+const engines: Engine[] = [
+  {
+    name: 'SQLite',
+    async trail(replicas) {
+      const dir = mkdtempSync(path.join(tmpdir(), 'loan-api-contract-'));
+      folders.push(dir);
+      const stores = Array.from({ length: replicas }, () => new SqliteAuditStore(path.join(dir, 'decisions.db'), 'normal'));
+      opened.push(...stores);
+      return stores;
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    async trail(replicas) {
+      const url = await postgres.createDatabase(`contract_${++databases}`);
+      const stores = Array.from({ length: replicas }, () => new PostgresAuditStore(url, { poolSize: 4, timeoutMs: 5_000 }));
+      opened.push(...stores);
+      await Promise.all(stores.map((s) => s.open()));
+      return stores;
+    },
+  },
+];
+
+describe.each(engines)('the audit trail on $name', ({ name, trail }) => {
+  it('says which engine it is, and takes writes once open', async () => {
+    const [store] = await trail(1);
+    expect(store.kind).toBe(name === 'SQLite' ? 'sqlite' : 'postgresql');
+    expect(store.writable).toBe(true);
+  });
+
+  it('reads every decision of a batch back exactly as answered, from another replica', async () => {
+    const [writer, reader] = await trail(2);
+    const batch = auditBatch({ size: 7, caller: 'acme', otherModel: true });
+    expect(await writer.recordBatch(batch)).toEqual(Array(7).fill({ kind: 'stored' }));
+    // committed before the promise resolved: another connection sees all of it at once
+    for (const decision of batch.decisions) {
+      expect(await reader.getDecision(decision.id)).toEqual({ decision, caller: 'acme' });
+    }
+    expect(await reader.count()).toBe(7);
+    const record = await reader.getRecord(batch.decisions[4].id);
+    expect(record).toMatchObject({
+      id: batch.decisions[4].id,
+      caller: 'acme',
+      outcome: batch.decisions[4].outcome,
+      model_sha256: 'sha-first',
+      latency_ms: 2.5,
+      decided_at: batch.decidedAt.toISOString(),
+      received_at: batch.receivedAt.toISOString(),
+    });
+    // the input as received, every character kept
+    expect((record!.entry as unknown[])[0]).toEqual(batch.items[4].input);
+    expect((record!.entry as unknown[])[6]).toEqual(['other-2.0.0', 'sha-other']);
+  });
+
+  it('answers unknown, malformed and out-of-range ids with nothing', async () => {
+    const [store] = await trail(1);
+    const batch = auditBatch({ size: 2 });
+    await store.recordBatch(batch);
+    for (const id of [decisionId(batch.batchId, 2), 'no-such-batch.0', `${batch.batchId}.zz9`, `${batch.batchId}.-1`, `${batch.batchId}.01`, '', '.']) {
+      expect(await store.getDecision(id), id).toBeUndefined();
+    }
+  });
+
+  it('keeps many batches apart, and a batch of 1,000 in one piece', async () => {
+    const [store] = await trail(1);
+    const batches = Array.from({ length: 20 }, (_, n) => auditBatch({ size: (n % 4) + 1 }));
+    // recorded in the same turn of the event loop: written together, answered each with its own results
+    const results = await Promise.all(batches.map((b) => store.recordBatch(b)));
+    expect(results.map((r) => r.length)).toEqual(batches.map((b) => b.items.length));
+    const big = auditBatch({ size: 1000 });
+    await store.recordBatch(big);
+    for (const b of [...batches, big]) {
+      for (const n of [0, b.decisions.length - 1]) expect((await store.getDecision(b.decisions[n].id))!.decision).toEqual(b.decisions[n]);
+    }
+    expect(await store.count()).toBe(batches.reduce((sum, b) => sum + b.items.length, 0) + 1000);
+  });
+
+  it('replays a partner key with its first decision, refuses it for another application, and scopes it to the partner', async () => {
+    const [store] = await trail(1);
+    const first = auditBatch({ caller: 'acme', keys: ['order-1', null] });
+    expect(await store.recordBatch(first)).toEqual([{ kind: 'stored' }, { kind: 'stored' }]);
+
+    const replay = auditBatch({ caller: 'acme', keys: ['order-1'] });
+    expect(await store.recordBatch(replay)).toEqual([{ kind: 'replayed', decision: first.decisions[0] }]);
+    const reused = auditBatch({ caller: 'acme', keys: ['order-1'], hashes: ['another application'] });
+    expect(await store.recordBatch(reused)).toEqual([{ kind: 'key-reused' }]);
+    // another partner, and the keyless scope, have keys of their own
+    expect(await store.recordBatch(auditBatch({ caller: 'globex', keys: ['order-1'] }))).toEqual([{ kind: 'stored' }]);
+    expect(await store.recordBatch(auditBatch({ caller: null, keys: ['order-1'] }))).toEqual([{ kind: 'stored' }]);
+
+    const found = await store.findByKeys('acme', ['order-1', 'order-2']);
+    expect([...found.keys()]).toEqual(['order-1']);
+    expect(found.get('order-1')).toEqual({ decision: first.decisions[0], inputHash: 'hash-of-order-1' });
+    expect((await store.findByKeys('initech', ['order-1'])).size).toBe(0);
+    // the losing decisions were computed, never indexed: one decision per partner and key
+    expect(await store.getDecision(replay.decisions[0].id)).toBeUndefined();
+    expect(await store.count()).toBe(4);
+  });
+
+  it('gives a key to exactly one of two replicas racing for it', async () => {
+    const [a, b] = await trail(2);
+    const keys = Array.from({ length: 40 }, (_, n) => `race-${n}`);
+    // each replica records every key, in batches of 4, all at once; half the keys in reverse order
+    const batchesOf = (order: string[]) =>
+      Array.from({ length: order.length / 4 }, (_, n) => auditBatch({ caller: 'acme', keys: order.slice(n * 4, n * 4 + 4) }));
+    const fromA = batchesOf(keys);
+    const fromB = batchesOf([...keys].reverse());
+    const results = await Promise.all([...fromA.map((x) => a.recordBatch(x)), ...fromB.map((x) => b.recordBatch(x))]);
+    const all = [...fromA, ...fromB].flatMap((batch, n) => batch.items.map((item, i) => ({ item, result: results[n][i] })));
+    for (const key of keys) {
+      const outcomes = all.filter((x) => x.item.idempotencyKey === key);
+      expect(outcomes.map((x) => x.result.kind).sort(), key).toEqual(['replayed', 'stored']);
+      const stored = outcomes.find((x) => x.result.kind === 'stored')!;
+      const replayed = outcomes.find((x) => x.result.kind === 'replayed')!;
+      expect(replayed.result).toEqual({ kind: 'replayed', decision: stored.item.decision });
+    }
+    expect(await a.count()).toBe(40);
+    expect((await b.findByKeys('acme', keys)).size).toBe(40);
+  });
+
+  it('settles a key repeated by two batches written together: the first keeps it', async () => {
+    const [store] = await trail(1);
+    const one = auditBatch({ caller: 'acme', keys: ['same'] });
+    const two = auditBatch({ caller: 'acme', keys: ['same'] });
+    const [r1, r2] = await Promise.all([store.recordBatch(one), store.recordBatch(two)]);
+    expect(r1).toEqual([{ kind: 'stored' }]);
+    expect(r2).toEqual([{ kind: 'replayed', decision: one.decisions[0] }]);
+  });
+});
