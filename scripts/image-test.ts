@@ -269,13 +269,14 @@ async function storedDecisions(ctx: Context, variant: Variant, dir: string, cont
 
 async function composeVariant(ctx: Context, variant: Variant): Promise<Record<string, string>> {
   const project = `${ctx.prefix}-${variant}`;
-  // the project directory: ./data (the SQLite file), ./models and the podman flavour of nginx.conf, so the run
-  // neither reads nor writes the work tree's data/
+  // a project directory of its own (./data for the SQLite file, a copy of ./models), so the run neither reads nor
+  // writes the work tree's data/; nginx gets the podman render of the template
   const dir = mkdtempSync(path.join(ctx.work, `${variant}-`));
   cpSync(path.join(ROOT, 'models'), path.join(dir, 'models'), { recursive: true });
   mkdirSync(path.join(dir, 'data'));
   chownSync(path.join(dir, 'data'), 1000, 1000);
-  writeFileSync(path.join(dir, 'nginx.conf'), renderNginxConfig({ kind: 'podman' }));
+  const nginxConf = path.join(dir, 'nginx.podman.conf');
+  writeFileSync(nginxConf, renderNginxConfig({ kind: 'podman' }));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const files = [COMPOSE_FILE, ...(variant === 'postgres' ? [POSTGRES_COMPOSE_FILE] : [])];
@@ -284,6 +285,7 @@ async function composeVariant(ctx: Context, variant: Variant): Promise<Record<st
     ...ctx.env,
     DOCKER_HOST: ctx.service!.dockerHost,
     LOAN_API_PORT: String(port),
+    LOAN_API_NGINX_CONF: nginxConf,
     POSTGRES_PASSWORD: randomBytes(24).toString('hex'),
     // docker-compose waits on the API for as long as a health check takes to pass
     COMPOSE_HTTP_TIMEOUT: '300',
@@ -320,8 +322,8 @@ async function composeVariant(ctx: Context, variant: Variant): Promise<Record<st
     return replica ? replica.name.slice(project.length + 1) : replicaId || '(none)';
   };
 
-  // A crash, not a `podman kill` (which podman, like Docker, takes for a stop asked for: no restart): SIGKILL from
-  // the host to the container's PID 1 (tini), which takes node with it.
+  // A crash, not a `podman kill` (which podman takes for a stop asked for, and does not restart): SIGKILL from the
+  // host to the container's PID 1 (tini), which takes node with it.
   const victim = replicas[1];
   const victimPid = Number((await podman(ctx, ['inspect', '--format', '{{.State.Pid}}', victim.name])).stdout.trim());
   const report = await runLoad({

@@ -5,6 +5,10 @@
  *     does not need a daemon for `config`), run against the file with `-f` from a scratch folder and a scratch
  *     environment, with and without LOAN_API_PORT; and it says what the deployment needs (3 replicas, volumes,
  *     healthcheck, nginx gated on service_healthy, an nginx image new enough for `resolve`).
+ *   - docker-compose.postgres.yml on top of it: refused without POSTGRES_PASSWORD; a postgres service with a volume
+ *     and a pg_isready health check, the replicas on AUDIT_DATABASE_URL, started once it is healthy, without ./data.
+ *   - The podman render of the nginx template differs from nginx.conf only by Docker's DNS (`npm run image:test`
+ *     runs it in podman containers; this file has no engine).
  *   - nginx.conf is exactly the docker render of deploy/nginx.conf.template (the two configs cannot drift).
  *   - `nginx -t` accepts the loopback render (what `npm run cluster` runs) as is.
  *   - `nginx -t` accepts the docker nginx.conf with only these lines swapped, because this machine is not the
@@ -117,6 +121,12 @@ describe('docker-compose.yml', () => {
     const result = composeConfig({ LOAN_API_PORT: '8080' });
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/published: 8080\s+target: 80/);
+  });
+
+  it('mounts LOAN_API_NGINX_CONF instead of ./nginx.conf when it is set (the podman render)', () => {
+    const result = composeConfig({ LOAN_API_NGINX_CONF: '/srv/nginx.podman.conf' });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/- \/srv\/nginx\.podman\.conf:\/etc\/nginx\/nginx\.conf:ro/);
   });
 
   it('pins an nginx image that supports `server … resolve` (≥ 1.27.3) and a non-latest tag', () => {
