@@ -316,6 +316,9 @@ async function composeVariant(ctx: Context, variant: Variant): Promise<Record<st
   const running = Object.entries(expected).map(([service, n]) => `${count(service)}/${n} ${service}`);
   check(`${variant}: up`, Object.entries(expected).every(([service, n]) => count(service) === n), `${running.join(', ')} running after ${seconds(upMs)}`);
   await waitReady(url, 30_000, 'nginx');
+  const store = ((await (await fetch(`${url}/ready`)).json()) as { auditStore?: string }).auditStore;
+  const expectedStore = variant === 'sqlite' ? 'sqlite' : 'postgresql';
+  check(`${variant}: audit store`, store === expectedStore, `/ready through nginx says auditStore ${store}`);
   // replicas say `hostname:pid` (REPLICA_ID's default), and a container's hostname is its short id
   const nameOf = (replicaId: string) => {
     const replica = replicas.find((r) => replicaId.startsWith(r.id.slice(0, 12)));
