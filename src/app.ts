@@ -61,7 +61,7 @@ export function createApp(config: Config, logger: Logger) {
   const audit = createAuditStore(config.audit, auditEvents);
   const decisionPolicy = { policy, reasonCodes, thresholds: config.model.thresholds };
   // decisions are counted from the service's own event, never by wrapping resolvers
-  const decisionEvents = { onDecided: metrics.recordDecision };
+  const decisionEvents = { onDecided: metrics.recordDecision, onReviewed: metrics.recordReview };
   const decisions = new DecisionService(batcher.loader, audit, decisionPolicy, decisionEvents);
   const context: SharedContext = {
     config,
@@ -87,13 +87,16 @@ export function createApp(config: Config, logger: Logger) {
       return {
         ...contextFor(),
         ...auth,
-        readScope: !verifier.enforcing || auth.isAdmin ? 'all' : auth.caller ? { keyId: auth.caller.keyId } : 'none',
+        readScope: !verifier.enforcing || auth.isAdmin || auth.reviewer ? 'all' : auth.caller ? { keyId: auth.caller.keyId } : 'none',
         requestId: requestRecord(request)?.id ?? 'unknown',
         signal: deadline.signalOf(request),
       };
     },
     // with REQUIRE_KEY_FOR_GRAPHIQL the page is not rendered without a key, and useApiKeys answers 401
-    graphiqlFor: (request) => !(verifier.enforcing && config.auth.requireKeyForGraphiql && authenticate(verifier, request).caller === null),
+    graphiqlFor: (request) => {
+      const auth = authenticate(verifier, request);
+      return !(verifier.enforcing && config.auth.requireKeyForGraphiql && auth.caller === null && auth.reviewer === null);
+    },
     plugins: [
       useRequestLog(logger, { onFinished: metrics.requestFinished }),
       useReplicaHeader(config.http.replicaId, state),

@@ -96,9 +96,10 @@ const envSchema = z
     QUERY_MAX_DEPTH: int(1, 100).default(6),
     QUERY_MAX_ALIASES: int(0, 1000).default(5),
     QUERY_MAX_TOKENS: int(10, 1_000_000).default(1000),
-    QUERY_MAX_COST: int(1, 10_000_000).default(500),
+    QUERY_MAX_COST: int(1, 10_000_000).default(25_000),
     QUERY_MAX_DIRECTIVES: int(0, 1000).default(10),
     API_KEYS: apiKeys.optional(),
+    REVIEWER_KEYS: apiKeys.optional(),
     REQUIRE_KEY_FOR_QUERIES: bool.default(false),
     REQUIRE_KEY_FOR_GRAPHIQL: bool.default(false),
     ADMIN_KEY_SHA256: z.string().toLowerCase().regex(SHA256_HEX, 'must be 64 hex digits (the SHA-256 of the admin key)').optional(),
@@ -122,6 +123,10 @@ const envSchema = z
   .refine((e) => e.RATE_LIMIT_PER_SECOND === 0 || e.RATE_LIMIT_PER_SECOND * e.RATE_LIMIT_WINDOW_SECONDS >= e.BULK_MAX_ITEMS, {
     message: 'RATE_LIMIT_PER_SECOND × RATE_LIMIT_WINDOW_SECONDS must be at least BULK_MAX_ITEMS, or a full request could never pass',
     path: ['RATE_LIMIT_PER_SECOND'],
+  })
+  .refine((e) => !(e.REVIEWER_KEYS ?? []).some((r) => (e.API_KEYS ?? []).some((k) => k.id === r.id)), {
+    message: 'a key id is listed in both API_KEYS and REVIEWER_KEYS: the audit trail could not tell who acted',
+    path: ['REVIEWER_KEYS'],
   })
   .refine((e) => e.BATCH_MAX_PENDING >= e.BULK_MAX_ITEMS, {
     message: 'BATCH_MAX_PENDING must be at least BULK_MAX_ITEMS, or a full scoreApplications could never be admitted',
@@ -176,6 +181,8 @@ function toConfig(env: z.output<typeof envSchema>) {
     auth: {
       /** partner keys as { id, sha256 }; when any is configured, mutations need a valid `x-api-key` */
       apiKeys: env.API_KEYS ?? [],
+      /** reviewer keys as { id, sha256 } (loan officers): read every decision and may review REFERs */
+      reviewerKeys: env.REVIEWER_KEYS ?? [],
       /** with keys configured, queries (modelInfo, introspection) need a valid key too */
       requireKeyForQueries: env.REQUIRE_KEY_FOR_QUERIES,
       /** with keys configured, the GraphiQL page needs a valid key too */

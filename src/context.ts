@@ -9,11 +9,13 @@ export interface Context {
   decisions: DecisionService;
   /** the partner whose `x-api-key` authenticated this request; null without a valid key (or with none configured) */
   caller: { keyId: string } | null;
+  /** the loan officer whose reviewer key (`x-api-key`, REVIEWER_KEYS) authenticated this request; reads all, reviews */
+  reviewer: { keyId: string } | null;
   /** this request's id: nginx's `x-request-id`, or a fresh one; echoed in the response's `x-request-id` */
   requestId: string;
   /** the request carried the admin key (`x-admin-key`) */
   isAdmin: boolean;
-  /** which decisions this request may read: all (no keys configured, or the admin key), its partner's own, or none */
+  /** which decisions this request may read: all (no keys configured, a reviewer or the admin key), its partner's own, or none */
   readScope: ReadScope;
   /** aborts at the request's deadline: resolvers start no new work after it */
   signal: AbortSignal;
@@ -25,6 +27,6 @@ export interface Context {
 }
 
 /** The per-request part of the context (built by createApp for each request). */
-export type RequestContextFields = 'caller' | 'requestId' | 'isAdmin' | 'readScope' | 'signal';
+export type RequestContextFields = 'caller' | 'reviewer' | 'requestId' | 'isAdmin' | 'readScope' | 'signal';
 /** The part of the context every request shares. */
 export type SharedContext = Omit<Context, RequestContextFields>;

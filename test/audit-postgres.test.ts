@@ -164,6 +164,19 @@ describe('months', () => {
   });
 });
 
+describe('reviews', () => {
+  it('are append-only: the database refuses to update one', async () => {
+    const { url, pool } = await newDatabase();
+    const store = await openStore(url);
+    const batch = auditBatch({ size: 1 });
+    await store.recordBatch(batch);
+    const review = { outcome: 'APPROVE' as const, reasonCodes: [], note: null, reviewer: 'officer-1', reviewedAt: new Date() };
+    expect(await store.recordReview(batch.decisions[0].id, review)).toBe('stored');
+    await expect(pool.query(`UPDATE reviews SET outcome = 'DECLINE'`)).rejects.toThrow('reviews are append-only');
+    expect((await store.getDecision(batch.decisions[0].id))!.decision.review?.outcome).toBe('APPROVE');
+  });
+});
+
 describe('npm run audit:copy', () => {
   it('copies a SQLite trail whole, resumes after being killed, and a second run doubles nothing', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'loan-api-copy-'));

@@ -153,6 +153,57 @@ describe.each(engines)('the audit trail on $name', ({ name, trail }) => {
     expect((await b.findByKeys('acme', keys)).size).toBe(40);
   });
 
+  it('lists the history newest first by keyset pages, scoped to a partner and filtered', async () => {
+    const [store] = await trail(1);
+    const base = Date.parse('2026-06-01T00:00:00.000Z');
+    const batches = Array.from({ length: 12 }, (_, n) =>
+      auditBatch({ size: 3, caller: n % 3 === 0 ? 'globex' : 'acme', decidedAt: new Date(base + n * 60_000), otherModel: n === 5 }),
+    );
+    for (const b of batches) await store.recordBatch(b);
+    const newestFirst = [...batches].reverse().flatMap((b) => [...b.decisions].reverse());
+    const walk = async (query: Omit<Parameters<AuditStore['listDecisions']>[0], 'after' | 'limit'>, limit: number) => {
+      const seen: string[] = [];
+      let after: { decidedAt: string; batchId: string; position: number } | undefined;
+      for (;;) {
+        const page = await store.listDecisions({ ...query, after, limit });
+        seen.push(...page.map((d) => d.id));
+        if (page.length < limit) return seen;
+        const last = page.at(-1)!;
+        const dot = last.id.lastIndexOf('.');
+        after = { decidedAt: last.decidedAt.toISOString(), batchId: last.id.slice(0, dot), position: Number.parseInt(last.id.slice(dot + 1), 36) };
+      }
+    };
+    expect(await walk({ filter: {} }, 5)).toEqual(newestFirst.map((d) => d.id));
+    const all = await store.listDecisions({ filter: {}, limit: 100 });
+    expect(all.slice(0, 3)).toEqual(newestFirst.slice(0, 3));
+    expect(await walk({ caller: 'globex', filter: {} }, 4)).toEqual(newestFirst.filter((d) => batches.find((b) => b.decisions.includes(d))!.caller === 'globex').map((d) => d.id));
+    expect((await store.listDecisions({ filter: { outcome: 'DECLINE' }, limit: 100 })).map((d) => d.outcome)).toEqual(Array(12).fill('DECLINE'));
+    const window = await store.listDecisions({ filter: { from: new Date(base + 2 * 60_000), to: new Date(base + 4 * 60_000) }, limit: 100 });
+    expect(window.map((d) => d.id)).toEqual([...[...batches[3].decisions].reverse(), ...[...batches[2].decisions].reverse()].map((d) => d.id));
+    const ref = batches[7].decisions[1].applicationRef!;
+    expect((await store.listDecisions({ filter: { applicationRef: ref }, limit: 100 })).map((d) => d.id)).toEqual([batches[7].decisions[1].id]);
+    // a decision scored by another model than its batch's (a hot swap mid-batch) is found by its own version
+    const other = await store.listDecisions({ filter: { modelVersion: 'other-2.0.0' }, limit: 100 });
+    expect(other.map((d) => d.id)).toEqual([batches[5].decisions[2].id, batches[5].decisions[1].id]);
+  });
+
+  it('records one review per decision, append-only, from either of two replicas racing for it', async () => {
+    const [a, b] = await trail(2);
+    const batch = auditBatch({ size: 8, caller: 'acme' });
+    await a.recordBatch(batch);
+    const review = (reviewer: string) => ({ outcome: 'DECLINE' as const, reasonCodes: ['INCOME'], note: 'checked', reviewer, reviewedAt: new Date() });
+    for (const d of batch.decisions) {
+      const results = await Promise.all([a.recordReview(d.id, review('officer-a')), b.recordReview(d.id, review('officer-b'))]);
+      expect([...results].sort()).toEqual(['already-reviewed', 'stored']);
+      const stored = (await b.getDecision(d.id))!.decision.review!;
+      expect(stored.reviewer).toBe(results[0] === 'stored' ? 'officer-a' : 'officer-b');
+      expect(stored).toMatchObject({ outcome: 'DECLINE', reasonCodes: ['INCOME'], note: 'checked' });
+    }
+    const reviewed = await a.listDecisions({ filter: { reviewState: 'REVIEWED' }, limit: 100 });
+    expect(reviewed).toHaveLength(8);
+    expect(reviewed[0].review?.reasonCodes).toEqual(['INCOME']);
+  });
+
   it('settles a key repeated by two batches written together: the first keeps it', async () => {
     const [store] = await trail(1);
     const one = auditBatch({ caller: 'acme', keys: ['same'] });

@@ -5,6 +5,8 @@ import type { AuditItem, AuditStore, RecordResult } from './audit/audit-store.js
 import { decisionId } from './audit/records.js';
 import { decisionFrom, inputHash, type Decision, type DecisionPolicy, type DecisionResult } from './decision.js';
 import { applicationErrors, idempotencyKeyErrors, type FieldError } from './rules.js';
+import type { DecisionFilter, HistoryCursor } from './audit/history.js';
+import { ReviewRefusedError, reviewErrors, type Review, type ReviewRequest } from './review.js';
 
 /** The same idempotency key was used before for a different application. */
 export class IdempotencyKeyReusedError extends Error {
@@ -35,7 +37,12 @@ export type ReadScope = 'all' | 'none' | { keyId: string };
 export interface DecisionEvents {
   /** new decisions were made and recorded (an idempotent replay is not one); metrics listen here */
   onDecided?: (decision: Decision) => void;
+  /** a person's review was recorded */
+  onReviewed?: (review: Review) => void;
 }
+
+/** The longest page of the history a request gets: `first` above it is refused, not silently cut. */
+export const MAX_PAGE_SIZE = 100;
 
 function invalid(errors: FieldError[]): DecisionResult {
   const fields = [...new Set(errors.map((e) => e.field))];
@@ -211,6 +218,61 @@ export class DecisionService {
   private decided(decision: Decision): DecisionResult {
     this.events.onDecided?.(decision);
     return { kind: 'decision', ...decision };
+  }
+
+  /**
+   * A page of the history within the reader's scope, newest first, and whether there is more after it. A partner
+   * reads its own decisions only; `none` reads nothing.
+   */
+  async listDecisions(
+    scope: ReadScope,
+    filter: DecisionFilter,
+    page: { first: number; after?: HistoryCursor },
+  ): Promise<{ decisions: Decision[]; hasNextPage: boolean }> {
+    if (scope === 'none' || !this.audit || page.first === 0) return { decisions: [], hasNextPage: false };
+    const found = await this.audit.listDecisions({
+      caller: scope === 'all' ? undefined : scope.keyId,
+      filter,
+      after: page.after,
+      // one more than asked tells whether there is a next page
+      limit: page.first + 1,
+    });
+    return { decisions: found.slice(0, page.first), hasNextPage: found.length > page.first };
+  }
+
+  /**
+   * Records a reviewer's decision on a REFER, once, beside the model's decision (which stays as it was): refused with
+   * ReviewRefusedError when it breaks a rule, is not found, is not a REFER, or has a review (from any replica).
+   */
+  async reviewDecision(id: string, reviewer: string, request: ReviewRequest): Promise<{ decision: Decision; review: Review }> {
+    const broken = reviewErrors(request, this.decisionPolicy.reasonCodes);
+    if (broken.length > 0) {
+      throw new ReviewRefusedError('BAD_USER_INPUT', `The review breaks ${broken.length} rule(s): ${broken.map((e) => `${e.field}: ${e.message}`).join('; ')}`, broken);
+    }
+    const found = this.audit ? await this.audit.getDecision(id) : undefined;
+    if (!found) throw new ReviewRefusedError('NOT_FOUND', 'No decision with this id');
+    const { decision } = found;
+    if (decision.outcome !== 'REFER') {
+      throw new ReviewRefusedError('NOT_REVIEWABLE', `Only a REFER is reviewed; this decision is ${decision.outcome}`);
+    }
+    if (decision.review) throw new ReviewRefusedError('ALREADY_REVIEWED', 'This decision has been reviewed already');
+    const review: Review = {
+      outcome: request.outcome,
+      reasonCodes: [...(request.reasonCodes ?? [])],
+      note: request.note ?? null,
+      reviewer,
+      reviewedAt: new Date(),
+    };
+    if ((await this.audit!.recordReview(id, review)) === 'already-reviewed') {
+      throw new ReviewRefusedError('ALREADY_REVIEWED', 'This decision has been reviewed already');
+    }
+    this.events.onReviewed?.(review);
+    return { decision: { ...decision, review }, review };
+  }
+
+  /** The reason-code table: what a DECLINE review may cite. */
+  get reasonCodes(): Array<{ code: string; description: string }> {
+    return Object.entries(this.decisionPolicy.reasonCodes.codes).map(([code, description]) => ({ code, description }));
   }
 
   /** A decision within the reader's scope; one outside it is answered exactly as an unknown id. */

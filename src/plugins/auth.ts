@@ -34,10 +34,12 @@ function hashOf(presented: string | null): Buffer | undefined {
  */
 export class KeyVerifier {
   readonly #keys: { id: string; hash: Buffer }[];
+  readonly #reviewers: { id: string; hash: Buffer }[];
   readonly #admin: Buffer | undefined;
 
   constructor(auth: Config['auth']) {
     this.#keys = auth.apiKeys.map((k) => ({ id: k.id, hash: Buffer.from(k.sha256, 'hex') }));
+    this.#reviewers = auth.reviewerKeys.map((k) => ({ id: k.id, hash: Buffer.from(k.sha256, 'hex') }));
     this.#admin = auth.adminKeySha256 === undefined ? undefined : Buffer.from(auth.adminKeySha256, 'hex');
   }
 
@@ -51,14 +53,19 @@ export class KeyVerifier {
     return this.#admin !== undefined;
   }
 
+  /** true when reviewer keys are configured (reviewDecision is refused without) */
+  get reviewersEnabled(): boolean {
+    return this.#reviewers.length > 0;
+  }
+
   /** The partner a presented `x-api-key` belongs to, or null. */
   caller(presented: string | null): Caller | null {
-    const hash = hashOf(presented) ?? Buffer.alloc(32);
-    let match: Caller | null = null;
-    for (const key of this.#keys) {
-      if (timingSafeEqual(hash, key.hash) && presented) match = { keyId: key.id };
-    }
-    return match;
+    return match(this.#keys, presented);
+  }
+
+  /** The reviewer (a loan officer) a presented `x-api-key` belongs to, or null. */
+  reviewer(presented: string | null): Caller | null {
+    return match(this.#reviewers, presented);
   }
 
   /** Whether a presented `x-admin-key` is the admin key. */
@@ -67,6 +74,15 @@ export class KeyVerifier {
     const hash = hashOf(presented) ?? Buffer.alloc(32);
     return timingSafeEqual(hash, this.#admin) && presented !== null;
   }
+}
+
+function match(keys: { id: string; hash: Buffer }[], presented: string | null): Caller | null {
+  const hash = hashOf(presented) ?? Buffer.alloc(32);
+  let found: Caller | null = null;
+  for (const key of keys) {
+    if (timingSafeEqual(hash, key.hash) && presented) found = { keyId: key.id };
+  }
+  return found;
 }
 
 /** Root fields of the operation to run, through inline fragments and fragment spreads. */
@@ -95,10 +111,14 @@ function rootFields(document: DocumentNode, operationName: string | null | undef
 
 /** Root fields that need the admin key rather than a partner key. */
 export const ADMIN_FIELDS: ReadonlySet<string> = new Set(['reloadModel']);
+/** Root fields that need a reviewer key (a loan officer's) rather than a partner key. */
+export const REVIEWER_FIELDS: ReadonlySet<string> = new Set(['reviewDecision']);
 
 /** Context fields the auth plugin relies on. */
 interface AuthContext {
   caller: Caller | null;
+  /** the loan officer whose reviewer key authenticated this request */
+  reviewer: Caller | null;
   isAdmin: boolean;
 }
 
@@ -114,7 +134,8 @@ export function useApiKeys(verifier: KeyVerifier, auth: Config['auth']): Plugin<
   return {
     onRequest({ request, endResponse }) {
       if (!verifier.enforcing || !auth.requireKeyForGraphiql || !shouldRenderGraphiQL(request)) return;
-      if (verifier.caller(request.headers.get(API_KEY_HEADER)) === null) {
+      const presented = request.headers.get(API_KEY_HEADER);
+      if (verifier.caller(presented) === null && verifier.reviewer(presented) === null) {
         noteErrorCode(request, 'UNAUTHENTICATED');
         endResponse(jsonErrorResponse(401, 'UNAUTHENTICATED', `GraphiQL needs a valid ${API_KEY_HEADER} header`));
       }
@@ -125,7 +146,8 @@ export function useApiKeys(verifier: KeyVerifier, auth: Config['auth']): Plugin<
       if (!root) return;
       const fields = [...root.fields].filter((f) => f !== '__typename');
       const admin = fields.filter((f) => root.type === 'mutation' && ADMIN_FIELDS.has(f));
-      const partner = fields.filter((f) => !admin.includes(f));
+      const reviewer = fields.filter((f) => root.type === 'mutation' && REVIEWER_FIELDS.has(f));
+      const partner = fields.filter((f) => !admin.includes(f) && !reviewer.includes(f));
       const refuse = (status: number, code: string, message: string) =>
         setResultAndStopExecution({
           errors: [httpError(status, code, message, status === 401 ? { headers: { 'www-authenticate': 'ApiKey' } } : {})],
@@ -134,19 +156,31 @@ export function useApiKeys(verifier: KeyVerifier, auth: Config['auth']): Plugin<
         if (!verifier.adminEnabled) return refuse(403, 'FORBIDDEN', `${admin.join(', ')} is disabled: no admin key is configured`);
         if (!context.isAdmin) return refuse(401, 'UNAUTHENTICATED', `${admin.join(', ')} needs the admin key in ${ADMIN_KEY_HEADER}`);
       }
+      if (reviewer.length > 0) {
+        if (!verifier.reviewersEnabled) return refuse(403, 'FORBIDDEN', `${reviewer.join(', ')} is disabled: no reviewer keys are configured`);
+        if (context.reviewer === null) {
+          if (context.caller !== null) return refuse(403, 'FORBIDDEN', `${reviewer.join(', ')} needs a reviewer key, not a partner key`);
+          return refuse(401, 'UNAUTHENTICATED', `${reviewer.join(', ')} needs a reviewer key in the ${API_KEY_HEADER} header`);
+        }
+      }
+      // a reviewer key reads (queries) but scores nothing: mutations other than reviews need a partner key
+      const keyed = root.type === 'mutation' ? context.caller !== null : context.caller !== null || context.reviewer !== null;
       const needsKey = verifier.enforcing && partner.length > 0 && (root.type === 'mutation' || auth.requireKeyForQueries);
-      if (needsKey && context.caller === null) {
+      if (needsKey && !keyed) {
         return refuse(401, 'UNAUTHENTICATED', `This operation needs a valid partner key in the ${API_KEY_HEADER} header`);
       }
     },
   };
 }
 
-/** Resolves the caller and admin flag of a request (for the per-request context) and notes the key id for the log. */
+/** Resolves the caller, reviewer and admin flag of a request (for its context) and notes the key id for the log. */
 export function authenticate(verifier: KeyVerifier, request: Request): AuthContext {
-  const caller = verifier.caller(request.headers.get(API_KEY_HEADER));
+  const presented = request.headers.get(API_KEY_HEADER);
+  const caller = verifier.caller(presented);
+  const reviewer = verifier.reviewer(presented);
   const isAdmin = verifier.isAdmin(request.headers.get(ADMIN_KEY_HEADER));
   const record = requestRecord(request);
-  if (record && caller) record.keyId = caller.keyId;
-  return { caller, isAdmin };
+  const keyId = caller?.keyId ?? reviewer?.keyId;
+  if (record && keyId) record.keyId = keyId;
+  return { caller, reviewer, isAdmin };
 }

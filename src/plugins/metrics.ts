@@ -130,6 +130,12 @@ export function createMetrics(options: {
     labelNames: ['outcome', 'model_version'] as const,
     registers: [registry],
   });
+  const reviews = new Counter({
+    name: 'loan_api_reviews_total',
+    help: "Reviews of REFERs recorded by loan officers, by the reviewer's outcome",
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
   const modelInfo = new Gauge({
     name: 'loan_api_model_info',
     help: 'The model serving decisions (value 1), by version and ONNX sha256',
@@ -207,6 +213,10 @@ export function createMetrics(options: {
     /** the decision service's onDecided: counts one new decision (an idempotent replay is not one) */
     recordDecision(decision: { outcome: string; modelVersion: string }) {
       decisions.inc({ outcome: decision.outcome, model_version: decision.modelVersion });
+    },
+    /** the decision service's onReviewed: counts one recorded review */
+    recordReview(review: { outcome: string }) {
+      reviews.inc({ outcome: review.outcome });
     },
     /** the model now serving */
     modelServing(model: ScoringModel) {

@@ -1,4 +1,5 @@
 import SchemaBuilder from '@pothos/core';
+import RelayPlugin from '@pothos/plugin-relay';
 import type { Context } from '../context.js';
 
 export const builder = new SchemaBuilder<{
@@ -6,5 +7,8 @@ export const builder = new SchemaBuilder<{
   Scalars: { DateTime: { Input: Date; Output: Date } };
   DefaultFieldNullability: false;
 }>({
+  plugins: [RelayPlugin],
+  // connections only: no Node interface, no node(id)/nodes(ids) fields (a decision is read by decision(id))
+  relay: { nodeQueryOptions: false, nodesQueryOptions: false, clientMutationId: 'omit', cursorType: 'String' },
   defaultFieldNullability: false,
 });

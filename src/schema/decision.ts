@@ -2,8 +2,10 @@ import type { Decision as DecisionShape } from '../decisions/decision.js';
 import { builder } from './builder.js';
 import { DateTime } from './date-time.js';
 import { DecisionOutcome } from './decision-outcome.js';
+import { LoanApplication } from './loan-application.js';
 import { PolicyHit } from './policy-hit.js';
 import { Reason } from './reason.js';
+import { Review } from './review.js';
 
 export const Decision = builder.objectRef<DecisionShape>('Decision').implement({
   description: 'The decision on one application. A decline is a decision, not an error.',
@@ -22,5 +24,22 @@ export const Decision = builder.objectRef<DecisionShape>('Decision').implement({
     policyVersion: t.exposeString('policyVersion'),
     modelVersion: t.exposeString('modelVersion'),
     decidedAt: t.expose('decidedAt', { type: DateTime }),
+    application: t.field({
+      type: LoanApplication,
+      nullable: true,
+      description: 'The application as received',
+      resolve: (d) => d.application ?? null,
+    }),
+    review: t.field({
+      type: Review,
+      nullable: true,
+      description: "A person's review, for a REFER that has one",
+      resolve: (d) => d.review ?? null,
+    }),
+    finalOutcome: t.field({
+      type: DecisionOutcome,
+      description: "The review's outcome when there is one, else the model's outcome",
+      resolve: (d) => d.review?.outcome ?? d.outcome,
+    }),
   }),
 });
