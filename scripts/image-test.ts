@@ -228,6 +228,11 @@ async function singleContainer(ctx: Context): Promise<Record<string, string>> {
   const uid = (await podman(ctx, ['exec', name, 'id', '-u'])).stdout.trim();
   check('container: user', uid === '1000', `id -u = ${uid}`);
 
+  // ONNX Runtime logs this line when its telemetry starts (the image sets ORT_DISABLE_TELEMETRY=1)
+  const logs = await podman(ctx, ['logs', name]);
+  const telemetry = `${logs.stdout}${logs.stderr}`.split('\n').filter((line) => /telemetry/i.test(line));
+  check('container: no ONNX Runtime telemetry', telemetry.length === 0, telemetry.length ? telemetry[0].slice(0, 200) : 'no telemetry line in its log');
+
   const t1 = Date.now();
   await podman(ctx, ['kill', '--signal', 'TERM', name]);
   const waited = await run('podman', ['wait', name], { env: ctx.env, logFile: ctx.logFile, timeoutMs: GRACE_MS, allowFailure: true });
@@ -405,6 +410,9 @@ async function composeVariant(ctx: Context, variant: Variant): Promise<Record<st
   const stopped = victimBack ? replicas : replicas.filter((r) => r !== victim);
   const exits = await Promise.all(stopped.map(async (r) => (await podman(ctx, ['inspect', '--format', '{{.State.ExitCode}}', r.name])).stdout.trim()));
   check(`${variant}: docker-compose stop`, exits.every((code) => code === '0'), `${stopped.length} replicas exited ${exits.join(', ')} in ${seconds(stopMs)}`);
+  for (const [i, code] of exits.entries()) {
+    if (code !== '0') log(`${stopped[i].name}'s last lines:\n${(await podman(ctx, ['logs', '--tail', '8', stopped[i].name], true)).stdout.trimEnd()}`);
+  }
   if (variant === 'sqlite') stored = await storedDecisions(ctx, variant, dir, containers);
   // A replica killed after its audit write but before its answer left leaves a decision nobody received, and
   // nginx's retry makes another: stored may exceed acknowledged by the requests in flight at the kill, never fall short.

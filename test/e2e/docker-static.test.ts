@@ -290,6 +290,8 @@ describe('Dockerfile', () => {
   it('runs as a non-root user under tini, with volumes, port 8000 and a /ready health check', () => {
     const runtime = dockerfile().split(/^FROM \$\{NODE_IMAGE\} AS runtime$/m)[1];
     expect(runtime).toMatch(/^USER node$/m);
+    // no usage events to Microsoft, and no exit held up by its uploader (npm run image:test caught it)
+    expect(runtime).toMatch(/^\s+ORT_DISABLE_TELEMETRY=1 \\$/m);
     expect(runtime).toMatch(/^VOLUME \["\/app\/data", "\/app\/models"\]$/m);
     expect(runtime).toMatch(/^EXPOSE 8000 9464$/m);
     expect(runtime).toMatch(/^HEALTHCHECK [\s\S]*\/ready/m);
