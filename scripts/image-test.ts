@@ -1,16 +1,18 @@
 /**
  * `npm run image:test`: builds the image from the Dockerfile and runs it, and the compose topology, with Debian's
  * podman and docker-compose, on a machine with no Docker engine and no container registry (docs/deployment.md,
- * "Podman"). What it checks:
+ * "With podman instead of Docker"). What it checks:
  *
  *   image       `podman build --isolation=chroot --pull=never` of the Dockerfile, timed; stand-ins for its base
  *               images and the compose files' images are built first when absent (scripts/image-stand-ins.ts)
  *   container   one `podman run` of the image: answers the README's example exactly as the README shows, runs as
- *               uid 1000, exits 0 within 30 s (the compose stop_grace_period) of a SIGTERM
- *   sqlite      docker-compose.yml through podman's Docker API socket: 3 replicas and nginx up and healthy; 16
- *               connections of load through nginx while one replica is SIGKILLed (failed/total); a decision made
- *               through nginx is read back by decision(id) from other replicas; every acknowledged decision is
- *               readable and stored in the shared ./data/decisions.db; `docker-compose stop` exits every replica 0
+ *               uid 1000, logs no ONNX Runtime telemetry, exits 0 within 30 s (the compose stop_grace_period) of a
+ *               SIGTERM
+ *   sqlite      docker-compose.yml through podman's Docker API socket: 3 replicas and nginx up and healthy, /ready
+ *               naming the audit store; 16 connections of load through nginx while one replica crashes (SIGKILL
+ *               to its PID 1 from the host; failed/total); a decision made through nginx read back by
+ *               decision(id) from other replicas; every acknowledged decision readable and stored in the shared
+ *               ./data/decisions.db; `docker-compose stop` exits every replica 0
  *   postgres    the same with docker-compose.postgres.yml on top, the decisions counted in PostgreSQL
  *
  *   npm run image:test                              both variants
