@@ -24,11 +24,13 @@ WORKDIR /app
 ENV ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json .npmrc ./
 
-# ---- build: all dependencies + tsc → dist/
+# ---- build: all dependencies + tsc → dist/, and the review console (types from schema.graphql, esbuild) → dist/console
 FROM toolchain AS build
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.build.json schema.graphql ./
 COPY src ./src
+COPY console ./console
+COPY scripts/build-console.ts ./scripts/
 RUN npm run build
 
 # ---- prod-deps: production dependencies only, native addons built here, foreign onnxruntime binaries removed

@@ -21,6 +21,9 @@
  *               beside the seed's design (FastAPI + scikit-learn, 3 uvicorn replicas behind nginx, bench/lib/seed.ts)
  *               on the same loads, rounds alternating between the two
  *   5 memory    VmRSS idle and under load (single at 64 connections, bulk of 1,000), spawn → /ready, 3 starts
+ *   6 reasons   the committed model's reasons over the 10,000 held-out rows (values, not speed)
+ *   7 watch     drift monitoring's cost: ScoringModel.score × 100 with and without a monitor, and the bulk of 100 on
+ *               one replica with MONITOR=off beside MONITOR=on, and a challenger (loan-default-lr-1.1.0) beside none
  *
  * Every server runs with production's environment (NODE_ENV=production, MALLOC_ARENA_MAX=2: as npm start and the image).
  *
@@ -66,14 +69,17 @@ import {
 import { SEED_BULK_PATH, SEED_SINGLE_PATH, seedAvailability, startSeed, type Seed, type SeedAvailability } from './lib/seed.js';
 import { decisionFrom } from '../src/decisions/decision.js';
 import { loadPolicy } from '../src/decisions/policy.js';
+import { DriftMonitor } from '../src/model/drift-monitor.js';
+import { encode } from '../src/model/features.js';
 import { ScoringModel } from '../src/model/scoring-model.js';
 import { foreignCategories, heldOutApplications } from '../training/held-out.js';
+import { generateLoanBook } from '../training/synthetic.js';
 import { median, runModelBench } from './model.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // options
 
-const SECTIONS = ['model', 'bulk', 'frontend', 'cluster', 'memory', 'reasons'] as const;
+const SECTIONS = ['model', 'bulk', 'frontend', 'cluster', 'memory', 'reasons', 'watch'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function parseArgs(argv: string[]) {
@@ -93,10 +99,10 @@ function parseArgs(argv: string[]) {
     }
     else if (a === '--only' || a.startsWith('--only=')) {
       const value = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
-      if (!value) throw new Error('--only needs a section: model, bulk, frontend, cluster, memory, reasons (or 1-6)');
+      if (!value) throw new Error('--only needs a section: model, bulk, frontend, cluster, memory, reasons, watch (or 1-7)');
       only = value.split(',').map((v) => {
         const s = /^\d$/.test(v) ? SECTIONS[Number(v) - 1] : (v as Section);
-        if (!SECTIONS.includes(s)) throw new Error(`unknown section "${v}": model, bulk, frontend, cluster, memory, reasons (or 1-6)`);
+        if (!SECTIONS.includes(s)) throw new Error(`unknown section "${v}": model, bulk, frontend, cluster, memory, reasons, watch (or 1-7)`);
         return s;
       });
     } else throw new Error(`unknown argument ${a} (--quick, --only <section>, --runs N, --no-md, --no-seed)`);
@@ -960,6 +966,148 @@ async function sectionReasons(): Promise<void> {
   });
 }
 
+/** The challenger section 7 runs beside the served model: retrained on another synthetic book (models/README.md). */
+const CHALLENGER_SUPPORTED = true;
+const CHALLENGER_ENV = { CHALLENGER_MODEL_DIR: 'models/loan-default-lr-1.1.0' };
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU time (user + system, every thread) a process has used so far, s. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/**
+ * Section 7: what watching costs. In this process, `ScoringModel.score` of 100 applications with and without a drift
+ * monitor, rounds alternating. Over HTTP, the bulk of 100 at 8 connections on one replica, MONITOR=off beside
+ * MONITOR=on (and with a challenger), AUDIT=off so that the audit's fsync does not hide a cost, rounds interleaved;
+ * the targets are judged on the server's CPU time per application, which other work on the machine moves far less
+ * than throughput.
+ */
+async function sectionWatch(): Promise<void> {
+  log('section 7: drift monitoring (and the challenger) on the bulk of 100');
+  const book = generateLoanBook(100, 11).map((r) => r.application);
+  const dir = path.join(root, 'models/loan-default-lr-1.0.0');
+  const plain = await ScoringModel.create(dir);
+  const watched = await ScoringModel.create(dir, { monitor: { window: 10_000 } });
+  // CPU time of this process (all threads) per application, ns: other work on the machine moves it far less than
+  // wall-clock time
+  const cpuPerApplication = async (run: () => unknown, calls: number) => {
+    const before = process.cpuUsage();
+    for (let i = 0; i < calls; i++) await run();
+    const used = process.cpuUsage(before);
+    return ((used.user + used.system) * 1000) / (calls * book.length);
+  };
+  const matrix = encode(book, watched.features);
+  const probabilities = Float32Array.from(book, (_, i) => (i % 40) / 100);
+  const counting = new DriftMonitor('bench', watched.manifest.profile, watched.features, { window: 10_000 });
+  const inProcess: Record<'off' | 'on' | 'observe', number[]> = { off: [], on: [], observe: [] };
+  try {
+    const calls = QUICK ? 200 : 2000;
+    await cpuPerApplication(() => plain.score(book), calls);
+    await cpuPerApplication(() => watched.score(book), calls);
+    for (let r = 0; r < TARGET_RUNS; r++) {
+      for (const [key, model] of rotate([['off', plain], ['on', watched]] as const, r)) {
+        inProcess[key].push(await cpuPerApplication(() => model.score(book), calls));
+      }
+      inProcess.observe.push(await cpuPerApplication(() => counting.observeBatch(matrix, watched.features.length, probabilities, 0, book.length), calls * 10));
+    }
+  } finally {
+    await Promise.all([plain.release(), watched.release()]);
+  }
+  log(`  CPU ns/application: ScoringModel.score × 100 off ${int(median(inProcess.off))}, on ${int(median(inProcess.on))}; observeBatch alone ${int(median(inProcess.observe))}`);
+
+  const configs: ServerConfig[] = [
+    { key: 'monitor-off', label: 'MONITOR=off', kind: 'api', env: { AUDIT: 'off', MONITOR: 'off' } },
+    { key: 'monitor-on', label: 'MONITOR=on (default)', kind: 'api', env: { AUDIT: 'off', MONITOR: 'on' } },
+    ...(CHALLENGER_SUPPORTED
+      ? [{ key: 'challenger', label: 'MONITOR=on, with a challenger', kind: 'api' as const, env: { AUDIT: 'off', MONITOR: 'on', ...CHALLENGER_ENV } }]
+      : []),
+  ];
+  const shape = bulk(100, BULK_CONNECTIONS);
+  // Beside throughput, each server's own CPU time per application (utime + stime from /proc, all its threads): on a
+  // shared 2-core machine the throughput of one run moves with other people's work, its CPU cost far less.
+  const servers = new Map<string, BenchProcess>();
+  const targetOf = (c: ServerConfig): Target => {
+    const s = servers.get(c.key)!;
+    return { url: s.url, kind: 'api', pids: [s.pid], metricsUrls: [s.metricsUrl], gone: goneOf([s]) };
+  };
+  const series: Series = {};
+  const cpuMicros: Record<string, number[]> = {};
+  try {
+    for (const c of configs) {
+      servers.set(c.key, await startServer(c));
+      await verify(targetOf(c), shape);
+      await measure(targetOf(c), shape); // calibration and a warm-up run, not recorded
+    }
+    for (let r = 0; r < TARGET_RUNS; r++) {
+      for (const c of rotate(configs, r)) {
+        const pid = servers.get(c.key)!.pid;
+        const before = cpuSeconds(pid);
+        const m = await measure(targetOf(c), shape);
+        const perApplication = ((cpuSeconds(pid) - before) * 1e6) / (m.ok * shape.items);
+        record(series, c.key, shape.key, m);
+        (cpuMicros[c.key] ??= []).push(perApplication);
+        log(`  ${shape.key} ${c.key} run ${r + 1}: ${int(m.applicationsPerSecond)} apps/s, ${perApplication.toFixed(2)} µs CPU/application, p99 ${ms(m.latency.p99)} ms, others ${m.foreignCores.toFixed(2)} cores`);
+      }
+    }
+  } finally {
+    await Promise.all([...servers.values()].map(stopServer));
+  }
+  const runsOf = (key: string) => series[key]?.[shape.key];
+  /** round r of `a` over round r of `b` (interleaved, so paired) */
+  const paired = (a: string, b: string) =>
+    (runsOf(a) ?? []).map((m, i) => (runsOf(b)?.[i] ? m.applicationsPerSecond / runsOf(b)![i].applicationsPerSecond : NaN)).filter(Number.isFinite);
+  const off = med(runsOf('monitor-off'), aps);
+  const on = med(runsOf('monitor-on'), aps);
+  const challenger = med(runsOf('challenger'), aps);
+  const cpuOf = (key: string) => (cpuMicros[key]?.length ? median(cpuMicros[key]) : NaN);
+  /** extra CPU per application of `a` over `b`, the cost the targets are judged on */
+  const cpuCost = (a: string, b: string) => cpuOf(a) / cpuOf(b) - 1;
+  const cpuRounds = (a: string, b: string) => (cpuMicros[a] ?? []).map((v, i) => v / (cpuMicros[b]?.[i] ?? NaN)).filter(Number.isFinite);
+  const monitorCost = cpuCost('monitor-on', 'monitor-off');
+  const challengerCost = cpuCost('challenger', 'monitor-on');
+  const modelCost = median(inProcess.on) / median(inProcess.off) - 1;
+  /** the counting alone, as a share of what an application of the bulk costs the server without monitoring */
+  const countingShare = median(inProcess.observe) / (cpuOf('monitor-off') * 1000);
+  json.watch = { connections: BULK_CONNECTIONS, configs, series, cpuMicros, inProcess, failed: failures(series), challengerSupported: CHALLENGER_SUPPORTED };
+  summary.push(
+    '### 7. Watching: drift monitoring and the challenger on the bulk of 100',
+    '',
+    `In this process, CPU time per application (user + system, all threads), median of ${TARGET_RUNS} rounds: \`ScoringModel.score\` of 100 synthetic`,
+    `applications (explanation rows included) ${int(median(inProcess.off))} ns without a monitor, ${int(median(inProcess.on))} ns with one (${pct(modelCost)});`,
+    `\`DriftMonitor.observeBatch\` alone on the same 100 encoded rows ${int(median(inProcess.observe))} ns, ${pct(countingShare)} of the CPU an application of the bulk below costs the server without monitoring.`,
+    '',
+    `One replica, \`scoreApplications\` × 100 at ${BULK_CONNECTIONS} connections, AUDIT=off (the audit's fsync would hide the cost), median (min–max) of ${TARGET_RUNS} × ${DURATION_S} s, interleaved;`,
+    "CPU = the server process's user + system time (all threads) over the applications it answered in the run:",
+    '',
+    '| server | applications/s | ÷ MONITOR=off | CPU µs/application | ÷ MONITOR=off | p50 ms | p99 ms |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...configs.map(
+      (c) =>
+        `| ${c.label} | ${spread(runsOf(c.key), aps)} | ${x(med(runsOf(c.key), aps) / off)} | ${cpuOf(c.key).toFixed(2)} (${Math.min(...(cpuMicros[c.key] ?? [NaN])).toFixed(2)}–${Math.max(...(cpuMicros[c.key] ?? [NaN])).toFixed(2)}) | ${x(cpuOf(c.key) / cpuOf('monitor-off'))} | ${ms(med(runsOf(c.key), p50))} | ${ms(med(runsOf(c.key), p99))} |`,
+    ),
+    ...(CHALLENGER_SUPPORTED ? [] : ['| with a challenger | not measured: CHALLENGER_MODEL_DIR is not in this build | | | | | |']),
+    '',
+  );
+  targets.push({
+    name: 'Drift monitoring costs < 5 % of the bulk of 100 (one replica, AUDIT=off; server CPU per application)',
+    pass: Number.isFinite(monitorCost) ? monitorCost < 0.05 : null,
+    measured:
+      `${pct(monitorCost)} more CPU per application (${cpuOf('monitor-on').toFixed(2)} vs ${cpuOf('monitor-off').toFixed(2)} µs; round by round ${cpuRounds('monitor-on', 'monitor-off').map((v) => v.toFixed(3)).join(', ')}); ` +
+      `throughput ${x(on / off)} (${int(on)} vs ${int(off)} applications/s, round by round ${paired('monitor-on', 'monitor-off').map((v) => v.toFixed(2)).join(', ')}); ` +
+      `ScoringModel.score × 100 alone: ${pct(modelCost)}; the counting alone: ${int(median(inProcess.observe))} ns an application, ${pct(countingShare)} of the bulk's`,
+  });
+  targets.push({
+    name: 'A challenger costs < 35 % of the bulk of 100 (one replica, AUDIT=off, monitoring on; server CPU per application)',
+    pass: Number.isFinite(challengerCost) ? challengerCost < 0.35 : null,
+    measured: CHALLENGER_SUPPORTED
+      ? `${pct(challengerCost)} more CPU per application (round by round ${cpuRounds('challenger', 'monitor-on').map((v) => v.toFixed(3)).join(', ')}); throughput ${x(challenger / on)} (${int(challenger)} vs ${int(on)} applications/s)`
+      : 'not measured: CHALLENGER_MODEL_DIR is not in this build (bench/run.ts, CHALLENGER SLOT)',
+  });
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 
 function auditTarget(): void {
@@ -1065,6 +1213,7 @@ async function main(): Promise<void> {
     cluster: sectionCluster,
     memory: sectionMemory,
     reasons: sectionReasons,
+    watch: sectionWatch,
   };
   const aborted: Array<{ section: Section; error: string }> = [];
   for (const s of SECTIONS) {
@@ -1087,7 +1236,7 @@ async function main(): Promise<void> {
   const totalS = (performance.now() - t0) / 1000;
   const loadEnd = os.loadavg();
   const passCell = (p: boolean | null) => (p === null ? 'not measured' : p ? '**pass**' : '**FAIL**');
-  const order = ['Partner bulk', 'Batching across', 'Each replica', 'The audit', 'Cluster single', 'Cluster bulk'];
+  const order = ['Partner bulk', 'Batching across', 'Each replica', 'The audit', 'Cluster single', 'Cluster bulk', 'Drift monitoring', 'A challenger'];
   targets.sort((a, b) => order.findIndex((o) => a.name.startsWith(o)) - order.findIndex((o) => b.name.startsWith(o)));
   const markdown = [
     ...header(env, totalS, loadEnd),

@@ -88,9 +88,12 @@ const envSchema = z
     SHUTDOWN_GRACE_MS: int(0, 600_000).default(1_000),
     SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(25_000),
     GRAPHIQL: bool.default(true),
+    CONSOLE: bool.default(true),
     GRAPHQL_JIT: bool.default(true),
     REPLICA_ID: z.string().min(1).optional(),
     MODEL_DIR_FILE: z.string().min(1).optional(),
+    CHALLENGER_MODEL_DIR: z.string().min(1).optional(),
+    CHALLENGER_MODEL_DIR_FILE: z.string().min(1).optional(),
     REQUEST_TIMEOUT_MS: int(100, 600_000).default(10_000),
     BATCH_MAX_PENDING: int(1, 10_000_000).default(10_000),
     QUERY_MAX_DEPTH: int(1, 100).default(6),
@@ -111,6 +114,9 @@ const envSchema = z
     MAX_CONNECTIONS: int(1, 1_000_000).default(1_024),
     RATE_LIMIT_PER_SECOND: int(0, 10_000_000).default(0),
     RATE_LIMIT_WINDOW_SECONDS: int(1, 3_600).default(10),
+    MONITOR: z.enum(['on', 'off']).default('on'),
+    MONITOR_WINDOW: int(10, 10_000_000).default(10_000),
+    MONITOR_PSI_ALERT: z.coerce.number().gt(0).max(100).default(0.25),
   })
   .refine(
     (e) => e.APPROVE_THRESHOLD === undefined || e.DECLINE_THRESHOLD === undefined || e.APPROVE_THRESHOLD <= e.DECLINE_THRESHOLD,
@@ -159,6 +165,11 @@ function toConfig(env: z.output<typeof envSchema>) {
       /** after SIGTERM, how long in-flight requests may take before the process exits 1 */
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
       graphiql: env.GRAPHIQL,
+      /**
+       * serve the review console at /console (the page `npm run build` puts in dist/console)
+       * @default true
+       */
+      console: env.CONSOLE,
       /** execute through graphql-jit's compiled queries (the whole API suite runs under it) */
       graphqlJit: env.GRAPHQL_JIT,
       replicaId: env.REPLICA_ID ?? `${os.hostname()}:${process.pid}`,
@@ -216,6 +227,14 @@ function toConfig(env: z.output<typeof envSchema>) {
       intraOpNumThreads: env.INTRA_OP_THREADS,
       /** overrides of the manifest's thresholds */
       thresholds: { approve: env.APPROVE_THRESHOLD, decline: env.DECLINE_THRESHOLD },
+      /**
+       * a second model that scores every batch beside the served one without deciding anything (its probability and
+       * outcome go to the audit trail and the comparison to modelInfo.challenger); unset = no challenger
+       * @default undefined
+       */
+      challengerDir: env.CHALLENGER_MODEL_DIR === undefined ? undefined : fromRoot(env.CHALLENGER_MODEL_DIR),
+      /** a file holding the challenger's directory (empty: none); when set, start-up and SIGHUP read it, not challengerDir */
+      challengerDirFile: env.CHALLENGER_MODEL_DIR_FILE === undefined ? undefined : fromRoot(env.CHALLENGER_MODEL_DIR_FILE),
     },
     batching: {
       windowMs: env.BATCH_WINDOW_MS,
@@ -259,6 +278,19 @@ function toConfig(env: z.output<typeof envSchema>) {
       retentionMonths: env.AUDIT_RETENTION_MONTHS,
     },
     policy: { file: fromRoot(env.POLICY_FILE), reasonCodesFile: fromRoot(env.REASON_CODES_FILE) },
+    /** live drift against the model's reference profile (docs/operations.md, "Drift") */
+    monitoring: {
+      /** off only for benchmarks: no counting, no PSI, no outcome rates @default true */
+      enabled: env.MONITOR === 'on',
+      /**
+       * applications in the sliding window, kept as 10 slices (the last 90–100 % of them): a count, not a time, so
+       * the PSI's noise floor stays the same at night as at noon; the challenger's agreement rate and mean difference
+       * cover the same window @default 10000
+       */
+      window: env.MONITOR_WINDOW,
+      /** a PSI above this logs one warning per feature per window (0.25: the usual "significant shift") @default 0.25 */
+      psiAlert: env.MONITOR_PSI_ALERT,
+    },
     logLevel: env.LOG_LEVEL,
   };
 }

@@ -1,5 +1,7 @@
 import type { Config } from './config.js';
+import type { ChallengerStatus } from './decisions/challenger-monitor.js';
 import type { DecisionService, ReadScope } from './decisions/decision-service.js';
+import type { ModelChange } from './model-reload.js';
 import type { ScoringModel } from './model/scoring-model.js';
 
 /** What every resolver can reach. The model can change (hot swap), so it is read through a getter. */
@@ -20,10 +22,13 @@ export interface Context {
   /** aborts at the request's deadline: resolvers start no new work after it */
   signal: AbortSignal;
   /**
-   * loads, validates and atomically swaps in a model directory (default: the configured one; a named one must be in
-   * MODELS_DIR); admin only. `requestId` goes in the log line of a refusal.
+   * loads, validates and atomically swaps in the served model and/or the challenger (the configured directory, or a
+   * named one, which must be in MODELS_DIR; or no challenger); both or neither. Admin only. `requestId` goes in the
+   * log line of a refusal.
    */
-  reloadModel: (dir?: string, requestId?: string) => Promise<ScoringModel>;
+  changeModels: (change: ModelChange, requestId?: string) => Promise<{ model: ScoringModel; challenger: ScoringModel | undefined }>;
+  /** the challenger and how it compares with the served model; undefined without one */
+  challengerStatus: () => ChallengerStatus | undefined;
 }
 
 /** The per-request part of the context (built by createApp for each request). */

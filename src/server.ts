@@ -4,6 +4,7 @@ import { createLogger } from './logger.js';
 import { metricsListener } from './plugins/metrics.js';
 import { createApp, type App } from './app.js';
 import { describeDatabaseUrl } from './decisions/audit/postgres-store.js';
+import { ChallengerLoadError } from './model-reload.js';
 
 /** where the trail is, as a log may say it: never a user or a password */
 const auditLocation = (config: Config) => (config.audit.databaseUrl ? describeDatabaseUrl(config.audit.databaseUrl) : config.audit.file);
@@ -70,7 +71,7 @@ app.openAudit().then(
   },
 );
 app.loadModel().catch((error: unknown) => {
-  logger.fatal({ err: error }, 'model could not be loaded');
+  logger.fatal({ err: error }, error instanceof ChallengerLoadError ? 'challenger model could not be loaded' : 'model could not be loaded');
   process.exit(1);
 });
 
@@ -110,10 +111,11 @@ function shutdown(signal: string) {
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));
 
-// SIGHUP: hot-swap the model from the configured directory (MODEL_DIR_FILE's content when set, else MODEL_DIR).
-// A directory that fails validation is refused (logged) and the old model keeps serving.
+// SIGHUP: hot-swap the model from the configured directory (MODEL_DIR_FILE's content when set, else MODEL_DIR), and
+// the challenger from CHALLENGER_MODEL_DIR_FILE's (an empty file clears it), else CHALLENGER_MODEL_DIR. A directory
+// that fails validation is refused (logged) and the old models keep serving, both of them.
 process.on('SIGHUP', () => {
   if (stopping || !app.state.model) return;
-  logger.info('SIGHUP: reloading the model');
-  app.reloadModel().catch(() => undefined);
+  logger.info('SIGHUP: reloading the model and the challenger');
+  app.loadModel().catch(() => undefined);
 });

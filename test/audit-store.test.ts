@@ -87,6 +87,29 @@ describe.each(engines)('the audit trail on $name', ({ name, trail }) => {
     expect((record!.entry as unknown[])[6]).toEqual(['other-2.0.0', 'sha-other']);
   });
 
+  it("keeps what a challenger would have decided beside each decision, and reads it back", async () => {
+    const [writer, reader] = await trail(2);
+    const batch = auditBatch({ size: 8, caller: 'acme', otherModel: true, challenger: true });
+    await writer.recordBatch(batch);
+    for (const decision of batch.decisions) {
+      expect(await reader.getDecision(decision.id)).toEqual({ decision, caller: 'acme' });
+      const record = (await reader.getRecord(decision.id))!;
+      const entry = record.entry as unknown[];
+      // the batch's challenger named once, in its descriptions; an entry names its own only when it is another
+      expect(JSON.parse(record.descriptions as string).c).toEqual(['challenger-1.1.0', 'sha-challenger']);
+      const c = decision.challenger;
+      expect(entry[8]).toEqual(
+        c && (c.sha256 === 'sha-challenger' ? [c.probabilityOfDefault, c.outcome] : [c.probabilityOfDefault, c.outcome, c.modelVersion, c.sha256]),
+      );
+      // the decision's own model where it is not the batch's, as without a challenger
+      expect(entry[6] ?? null).toEqual(decision.modelVersion === 'other-2.0.0' ? ['other-2.0.0', 'sha-other'] : null);
+    }
+    expect(batch.decisions.filter((d) => d.challenger).length).toBe(6);
+    expect(batch.decisions[5].challenger!.modelVersion).toBe('challenger-1.2.0');
+    const listed = await reader.listDecisions({ filter: {}, limit: 10 });
+    expect(listed).toEqual([...batch.decisions].reverse());
+  });
+
   it('answers unknown, malformed and out-of-range ids with nothing', async () => {
     const [store] = await trail(1);
     const batch = auditBatch({ size: 2 });

@@ -59,6 +59,15 @@ describe('the house', () => {
     expect(crossImports).toEqual([]);
   });
 
+  it('the server imports no browser code, and the console none of the server', () => {
+    const consoleFiles = filesUnder(path.join(APP_ROOT, 'console', 'src')).filter((file) => !file.includes(`${path.sep}gql${path.sep}`));
+    expect(consoleFiles.length).toBeGreaterThan(0);
+    expect(filesUnder(SRC).flatMap((file) => importsOf(file).filter((spec) => spec.startsWith('console/')).map((spec) => `${path.relative(APP_ROOT, file)} → ${spec}`))).toEqual([]);
+    // the page knows the service by its schema (generated types) and /graphql only
+    const notOwn = (spec: string) => !spec.startsWith('console/src/');
+    expect(consoleFiles.flatMap((file) => importsOf(file).filter(notOwn).map((spec) => `${path.relative(APP_ROOT, file)} → ${spec}`))).toEqual([]);
+  });
+
   it('nothing served imports the trainer, the scripts, the benchmarks or the tests', () => {
     const tools = (spec: string) => /^(training|scripts|bench|test)\//.test(spec);
     expect(filesUnder(SRC).flatMap((file) => importsOf(file).filter(tools).map((spec) => `${path.relative(APP_ROOT, file)} → ${spec}`))).toEqual([]);

@@ -12,6 +12,7 @@ import {
   type LoanApplication,
   type LoanPurpose,
 } from '../src/model/application.js';
+import { applyShift, type Shift } from './shift.js';
 
 /** Bumped whenever the generating process changes, so an old sidecar no longer vouches for a new book. */
 export const GENERATOR_VERSION = 'synthetic-loan-book/1';
@@ -215,14 +216,16 @@ export interface SyntheticRow {
 
 /**
  * Generates a book of `rows` applications with seed `seed`. Row i depends only on the generator state after
- * rows 0..i−1, so a longer book with the same seed starts with the shorter one.
+ * rows 0..i−1, so a longer book with the same seed starts with the shorter one. With `shift`, each application is
+ * shifted (training/shift.ts) before its label is drawn from the true probability: the same draws, moved.
  */
-export function generateLoanBook(rows: number, seed: number = DEFAULT_SEED): SyntheticRow[] {
+export function generateLoanBook(rows: number, seed: number = DEFAULT_SEED, shift?: Shift): SyntheticRow[] {
   if (!Number.isInteger(rows) || rows < 0) throw new Error(`rows must be a non-negative integer, got ${rows}`);
   const rng = mulberry32(seed);
   const book: SyntheticRow[] = [];
   for (let i = 0; i < rows; i++) {
-    const application = drawApplication(rng);
+    const drawn = drawApplication(rng);
+    const application = shift ? applyShift(drawn, shift) : drawn;
     const defaulted = rng() < trueDefaultProbability(application) ? 1 : 0;
     book.push({ application, defaulted });
   }
@@ -243,6 +246,8 @@ export interface SyntheticBookMetadata {
   oracleAucFullBook?: number;
   /** SHA-256 (hex) of the CSV file's bytes */
   sha256: string;
+  /** the --shift the book was drawn with (a shifted population, for watching drift); absent for the training book */
+  shift?: string;
 }
 
 /** data/loan-book.csv → data/loan-book.meta.json */

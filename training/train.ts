@@ -11,6 +11,7 @@ import type { LabelledApplication } from './csv.js';
 import { ONNX_INPUT_NAME, ONNX_PROBABILITY_OUTPUT, exportLogisticRegressionOnnx } from './export-onnx.js';
 import { fitLogisticRegression, predictProbability, type LogisticRegressionModel } from './logistic-regression.js';
 import { auc, brier, ks, quantile } from './metrics.js';
+import { referenceProfile } from './profile.js';
 import { shuffledIndices } from './synthetic.js';
 
 export const TRAINING_DEFAULTS = {
@@ -163,9 +164,11 @@ export function trainModel(rows: readonly LabelledApplication[], options: TrainO
       testRows: metrics.testRows,
     },
     data: { synthetic: options.data.synthetic, description: options.data.description },
+    // what live drift is measured against: the training rows' bins and shares, and the same for the model's risk
+    profile: referenceProfile(xTrain, features, trainPredictions),
   };
   manifestSchema.parse(manifest);
-  const manifestJson = JSON.stringify(manifest, null, 2) + '\n';
+  const manifestJson = formatManifest(manifest);
 
   const onnx = exportLogisticRegressionOnnx(model, {
     graphName: o.name.replace(/[^A-Za-z0-9_]/g, '_'),
@@ -187,6 +190,15 @@ export function trainModel(rows: readonly LabelledApplication[], options: TrainO
     manifestJson,
     onnx,
   };
+}
+
+/**
+ * JSON with two-space indents, as before the profile; an array of numbers or strings (the profile's edges, shares and
+ * categories) on one line, so the manifest stays readable.
+ */
+export function formatManifest(manifest: ManifestInput): string {
+  const json = JSON.stringify(manifest, null, 2);
+  return json.replace(/\[\n\s*([^[\]{}]*?)\n\s*\]/g, (_, items: string) => `[${items.split(/,\n\s*/).join(', ')}]`) + '\n';
 }
 
 function clampThreshold(t: number): number {

@@ -13,7 +13,7 @@ import {
   type PolicyEffect,
   type ReasonCodes,
 } from './policy.js';
-import type { ScoredApplication, ScoringModel } from '../model/scoring-model.js';
+import type { ChallengerScore, ScoredApplication, ScoringModel } from '../model/scoring-model.js';
 
 export type ReasonSource = 'POLICY' | 'MODEL';
 
@@ -52,6 +52,22 @@ export interface Decision {
   application?: LoanApplication;
   /** a person's review of a REFER, once there is one */
   review?: Review | null;
+  /**
+   * what the challenger model, scoring the same batch, would have decided: recorded in the audit trail, never answered
+   * (absent without a challenger, or when it could not score this application)
+   */
+  challenger?: ChallengerDecision;
+}
+
+/**
+ * The outcome a challenger would have decided: its own probability against its own manifest's thresholds (with the
+ * APPROVE_THRESHOLD / DECLINE_THRESHOLD overrides when set, as it would decide once promoted), and the same policy rules.
+ */
+export interface ChallengerDecision {
+  modelVersion: string;
+  sha256: string;
+  probabilityOfDefault: number;
+  outcome: DecisionOutcome;
 }
 
 export interface InvalidApplication {
@@ -151,6 +167,17 @@ export function decisionFrom(
     decidedAt: now,
     application,
     review: null,
+    challenger: scored.challenger && challengerDecision(scored.challenger, hits, decisionPolicy),
+  };
+}
+
+function challengerDecision(scored: ChallengerScore, hits: ReturnType<typeof evaluatePolicy>, decisionPolicy: DecisionPolicy): ChallengerDecision {
+  const { model, probabilityOfDefault } = scored;
+  return {
+    modelVersion: `${model.manifest.name}-${model.manifest.version}`,
+    sha256: model.sha256,
+    probabilityOfDefault,
+    outcome: strictestOutcome(outcomeFor(probabilityOfDefault, thresholdsFor(model, decisionPolicy.thresholds)), hits),
   };
 }
 

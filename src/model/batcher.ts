@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import type { LoanApplication } from './application.js';
 import { PartialScoringError, type ScoredApplication, type ScoringModel } from './scoring-model.js';
+import { scoreChallenger, type ChallengerReport } from './challenger.js';
 
 export interface BatcherOptions {
   /** the most applications one `session.run` scores (each brings F counterfactual rows with it). @default 1024 */
@@ -14,6 +15,14 @@ export interface BatcherOptions {
   maxPending?: number;
   /** called after every batch (plain callback, so metrics stay outside the model layer) */
   onBatch?: (batch: BatchReport) => void;
+  /**
+   * a second model that scores every batch right after the served one, in the same dispatch, read once per batch like
+   * `getModel`; its probabilities ride along on the results (`challenger`) and its failures never fail a batch.
+   * @default undefined
+   */
+  getChallenger?: () => ScoringModel | undefined;
+  /** called after every batch a challenger scored or failed to score */
+  onChallenger?: (report: ChallengerReport) => void;
 }
 
 /** What `onBatch` is told about one finished batch. */
@@ -65,7 +74,7 @@ export interface ScoringBatcher {
   pending(): number;
 }
 
-function checkOptions(options: Partial<BatcherOptions>): Required<Omit<BatcherOptions, 'onBatch'>> {
+function checkOptions(options: Partial<BatcherOptions>): Required<Omit<BatcherOptions, 'onBatch' | 'getChallenger' | 'onChallenger'>> {
   const { maxBatchSize, windowMs, maxPending = Infinity } = { ...DEFAULT_BATCHER_OPTIONS, ...options };
   if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) {
     throw new RangeError(`maxBatchSize must be a positive integer, got ${maxBatchSize}`);
@@ -167,7 +176,7 @@ export function createScoringBatcher(
   options: Partial<BatcherOptions> = DEFAULT_BATCHER_OPTIONS,
 ): ScoringBatcher {
   const { maxBatchSize, windowMs, maxPending } = checkOptions(options);
-  const { onBatch } = options;
+  const { onBatch, getChallenger, onChallenger } = options;
   const stats: BatchStats = { batches: 0, applications: 0, failedApplications: 0, lastBatchSize: 0, largestBatchSize: 0 };
 
   const report = (size: number, oldestEnqueuedAt: number, started: number, model: ScoringModel | undefined, failed: number) => {
@@ -232,6 +241,7 @@ export function createScoringBatcher(
       model = getModel();
       const results = await model.score(keys);
       report(keys.length, oldestEnqueuedAt, started, model, 0);
+      if (getChallenger) await challengerAfter(keys, results);
       return results;
     } catch (error) {
       if (error instanceof PartialScoringError && error.results.length === keys.length) {
@@ -239,12 +249,24 @@ export function createScoringBatcher(
         for (const r of error.results) if (r instanceof Error) failed++;
         stats.failedApplications += failed;
         report(keys.length, oldestEnqueuedAt, started, model, failed);
-        return [...error.results];
+        const results = [...error.results];
+        if (getChallenger) await challengerAfter(keys, results);
+        return results;
       }
       stats.failedApplications += keys.length;
       report(keys.length, oldestEnqueuedAt, started, model, keys.length);
       const failure = toError(error);
       return keys.map(() => failure);
+    }
+  };
+
+  /** The challenger's run on what the served model scored; its failures, and its callback's, never fail the batch. */
+  const challengerAfter = async (keys: readonly LoanApplication[], results: Array<ScoredApplication | Error>) => {
+    const challengerReport = await scoreChallenger(getChallenger!, keys, results);
+    try {
+      if (challengerReport) onChallenger?.(challengerReport);
+    } catch {
+      // a metrics or logging callback must never fail a batch
     }
   };
 

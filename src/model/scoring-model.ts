@@ -13,6 +13,7 @@ import {
   type ExplainedField,
 } from './features.js';
 import { manifestSchema, type Manifest } from './manifest.js';
+import { checkProfile, DriftMonitor, type DriftMonitorOptions } from './drift-monitor.js';
 
 export interface ScoringModelOptions {
   /** @default 1 */
@@ -24,6 +25,11 @@ export interface ScoringModelOptions {
    * @default undefined
    */
   confineTo?: string;
+  /**
+   * Counts the applications `score` sees into the manifest profile's bins (live drift, `model.monitor`); unset, no
+   * monitor. @default undefined
+   */
+  monitor?: DriftMonitorOptions;
 }
 
 /**
@@ -43,6 +49,14 @@ export interface ScoredApplication {
   /** one per explained field, in `model.explainedFields` order */
   impacts: FieldImpact[];
   /** the model that scored it (a hot swap may have replaced the current one since) */
+  model: ScoringModel;
+  /** the challenger's probability for the same application, when the batcher ran one and it could score it */
+  challenger?: ChallengerScore;
+}
+
+/** A second model's probability of default for an application the served model scored, from the same batch. */
+export interface ChallengerScore {
+  probabilityOfDefault: number;
   model: ScoringModel;
 }
 
@@ -143,6 +157,8 @@ export class ScoringModel {
   readonly explainedFields: readonly ExplainedField[];
   readonly intraOpNumThreads: number;
   readonly onnxruntimeVersion: string;
+  /** live drift of the applications this model scored (its own mutable counters), with `options.monitor` */
+  readonly monitor: DriftMonitor | undefined;
 
   readonly #session: ort.InferenceSession;
   readonly #inputName: string;
@@ -163,6 +179,7 @@ export class ScoringModel {
     features: readonly CatalogueFeature[],
     intraOpNumThreads: number,
     session: ort.InferenceSession,
+    monitor?: DriftMonitorOptions,
   ) {
     this.dir = dir;
     this.manifest = manifest;
@@ -178,6 +195,7 @@ export class ScoringModel {
     this.#column = manifest.output.column;
     this.#approval = manifest.output.meaning === 'approval';
     this.#references = Float32Array.from(manifest.features, (f) => f.reference);
+    this.monitor = monitor && new DriftMonitor(`${manifest.name}-${manifest.version}`, manifest.profile, features, monitor);
   }
 
   /**
@@ -211,6 +229,8 @@ export class ScoringModel {
       const bad = manifest.features.find((f) => !Number.isFinite(Math.fround(f.reference)))!;
       throw new ModelLoadError(manifestFile, `${manifestFile} gives feature "${bad.name}" a reference that is not a finite float32.`);
     }
+    const profileProblem = manifest.profile && checkProfile(manifest.profile, features);
+    if (profileProblem !== undefined) throw new ModelLoadError(manifestFile, `${manifestFile} ${profileProblem}.`);
     const withDescriptions = features.map((f, j) => {
       const description = manifest.features[j].description;
       return description === undefined ? f : { ...f, description };
@@ -238,7 +258,7 @@ export class ScoringModel {
     try {
       const problem = checkSignature(session, manifest);
       if (problem !== undefined) throw new ModelLoadError(onnxFile, `${onnxFile} ${problem}.`);
-      const model = new ScoringModel(dir, manifest, sha256, withDescriptions, intraOpNumThreads, session);
+      const model = new ScoringModel(dir, manifest, sha256, withDescriptions, intraOpNumThreads, session, options.monitor);
       try {
         // warm-up: the reference row, twice, so a batch dimension other than 1 is exercised
         const warm = new Float32Array(2 * features.length);
@@ -336,6 +356,8 @@ export class ScoringModel {
     const { data, stride } = await this.#run(matrix, n * rowsPer);
 
     const results: (ScoredApplication | ScoringError)[] = new Array(n);
+    const monitor = this.monitor;
+    const probabilities = monitor && new Float32Array(n);
     for (let i = 0; i < n; i++) {
       const failure = failures?.[i];
       if (failure !== undefined) {
@@ -364,9 +386,44 @@ export class ScoringModel {
         continue;
       }
       results[i] = { probabilityOfDefault: p, impacts, model: this };
+      if (probabilities) probabilities[i] = p;
     }
+    // the applications' own rows counted into the drift bins, feature by feature: typed-array increments only
+    if (monitor && failures === undefined) monitor.observeBatch(matrix, block, probabilities!, 0, n);
+    else if (monitor) for (let i = 0; i < n; i++) if (failures![i] === undefined) monitor.observeBatch(matrix, block, probabilities!, i, i + 1);
     if (failures !== undefined) throw new PartialScoringError(results);
     return results as ScoredApplication[];
+  }
+
+  /**
+   * The probability of default of each application, in order, from one `session.run` of one row per application (no
+   * explanation rows: a challenger decides nothing, so it explains nothing). NaN for an application that cannot be
+   * encoded or whose output is NaN; a session failure rejects.
+   */
+  async probabilities(applications: readonly LoanApplication[]): Promise<Float32Array> {
+    const n = applications.length;
+    const features = this.features;
+    const width = features.length;
+    const matrix = new Float32Array(n * width);
+    let unencodable: number[] | undefined;
+    for (let i = 0; i < n; i++) {
+      const base = i * width;
+      try {
+        for (let j = 0; j < width; j++) matrix[base + j] = features[j].compute(applications[i]);
+      } catch {
+        matrix[base] = NaN;
+      }
+      for (let j = 0; j < width; j++) {
+        if (Number.isFinite(matrix[base + j])) continue;
+        // keep the run valid with the reference row; this application's answer is NaN
+        matrix.set(this.#references, base);
+        (unencodable ??= []).push(i);
+        break;
+      }
+    }
+    const out = await this.predict(matrix, n);
+    if (unencodable) for (const i of unencodable) out[i] = NaN;
+    return out;
   }
 
   /** Releases the session once the runs already started have finished. Idempotent. */

@@ -4,6 +4,9 @@ import type { Plugin } from 'graphql-yoga';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RequestRecord } from './request-log.js';
 import type { BatchReport } from '../model/batcher.js';
+import type { DriftMonitor, MonitoringSnapshot } from '../model/drift-monitor.js';
+import type { ChallengerReport } from '../model/challenger.js';
+import type { ChallengerStatus } from '../decisions/challenger-monitor.js';
 import type { ScoringModel } from '../model/scoring-model.js';
 
 /** Paths worth a label of their own; anything else is counted as "other" (bounded label values). */
@@ -42,6 +45,10 @@ export function createMetrics(options: {
   queueDepth: () => number;
   operationsRunning: () => number;
   auditWritable?: () => boolean | undefined;
+  /** the drift monitors to export (the serving model's); none with MONITOR=off */
+  monitors?: () => readonly DriftMonitor[];
+  /** the challenger and its comparison with the served model, undefined without one */
+  challenger?: () => ChallengerStatus | undefined;
 }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -142,6 +149,85 @@ export function createMetrics(options: {
     labelNames: ['model_version', 'sha256'] as const,
     registers: [registry],
   });
+  // Drift, read from the monitors at each scrape. Labels are bounded: the profile's feature names are catalogue names
+  // (checked when the model loads), the outcomes a fixed set, the model version the operator's.
+  const driftGauge = (name: string, help: string, labelNames: string[], set: (gauge: Gauge, s: MonitoringSnapshot) => void) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: [...labelNames, 'model_version'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const monitor of options.monitors?.() ?? []) set(this, monitor.snapshot());
+      },
+    });
+  driftGauge(
+    'loan_api_drift_psi',
+    'Population stability index of each profiled feature (and of probabilityOfDefault) over the window against the training profile; absent until the window holds one slice',
+    ['feature'],
+    (gauge, s) => {
+      for (const f of [...s.features, ...(s.score ? [s.score] : [])]) {
+        if (f.psi !== null) gauge.set({ feature: f.feature, model_version: s.modelVersion }, f.psi);
+      }
+    },
+  );
+  driftGauge('loan_api_outcome_rate', "Share of the window's decisions with each outcome (policy included)", ['outcome'], (gauge, s) => {
+    if (s.outcomes.some((o) => o.count > 0)) for (const o of s.outcomes) gauge.set({ outcome: o.outcome, model_version: s.modelVersion }, o.rate);
+  });
+  driftGauge('loan_api_mean_probability_of_default', "Mean predicted probability of default over the window", [], (gauge, s) => {
+    if (s.meanProbabilityOfDefault !== null) gauge.set({ model_version: s.modelVersion }, s.meanProbabilityOfDefault);
+  });
+  driftGauge('loan_api_drift_window_applications', 'Applications in the drift window (MONITOR_WINDOW at most)', [], (gauge, s) =>
+    gauge.set({ model_version: s.modelVersion }, s.window.applications),
+  );
+  driftGauge('loan_api_drift_window_age_seconds', 'Age of the oldest application slice in the drift window', [], (gauge, s) =>
+    gauge.set({ model_version: s.modelVersion }, s.window.ageSeconds),
+  );
+  const challengerInfo = new Gauge({
+    name: 'loan_api_challenger_info',
+    help: 'The challenger scoring every batch beside the served model (value 1), by version and ONNX sha256; absent without one',
+    labelNames: ['model_version', 'sha256'] as const,
+    registers: [registry],
+  });
+  // labelled by the challenger's version: a gauge without labels would show 0 when there is nothing to show
+  const challengerGauge = (name: string, help: string, value: (s: ChallengerStatus) => number | null) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['model_version'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        const status = options.challenger?.();
+        const v = status && value(status);
+        if (v !== undefined && v !== null) this.set({ model_version: `${status!.name}-${status!.version}` }, v);
+      },
+    });
+  challengerGauge(
+    'loan_api_challenger_agreement_rate',
+    "Share of the window's decisions (MONITOR_WINDOW) whose challenger outcome equals the decided one, by the challenger's version; absent before the first",
+    (s) => s.agreementRate,
+  );
+  challengerGauge(
+    'loan_api_challenger_mean_probability_difference',
+    "Mean of (challenger − served) probability of default over the window's decisions, by the challenger's version; absent before the first",
+    (s) => s.meanProbabilityDifference,
+  );
+  challengerGauge('loan_api_challenger_window_applications', "Decisions in the challenger's comparison window now, by its version", (s) => s.applications);
+  const challengerFailures = new Counter({
+    name: 'loan_api_challenger_failures_total',
+    help: 'Applications the challenger failed to score (a run that failed, a NaN, a feature it cannot encode); no decision fails for it',
+    labelNames: ['model_version'] as const,
+    registers: [registry],
+  });
+  const challengerInference = new Histogram({
+    name: 'loan_api_challenger_inference_seconds',
+    help: "Duration of the challenger's run on a batch (one row per application, beside the served model's run)",
+    labelNames: ['model_version'] as const,
+    buckets: SECONDS,
+    registers: [registry],
+  });
   const reloads = new Counter({
     name: 'loan_api_model_reloads_total',
     help: 'Hot model reloads, by result (swapped or refused)',
@@ -222,6 +308,17 @@ export function createMetrics(options: {
     modelServing(model: ScoringModel) {
       modelInfo.reset();
       modelInfo.set({ model_version: versionOf(model), sha256: model.sha256 }, 1);
+    },
+    /** the challenger now scoring beside the served model, or none */
+    challengerServing(challenger: ScoringModel | undefined) {
+      challengerInfo.reset();
+      if (challenger) challengerInfo.set({ model_version: versionOf(challenger), sha256: challenger.sha256 }, 1);
+    },
+    /** the batcher's onChallenger */
+    challengerBatch(report: ChallengerReport) {
+      const labels = { model_version: report.modelVersion ?? 'none' };
+      challengerInference.observe(labels, report.inferenceMs / 1000);
+      if (report.failed > 0) challengerFailures.inc(labels, report.failed);
     },
     modelReload(result: 'swapped' | 'refused') {
       reloads.inc({ result });

@@ -3,7 +3,10 @@ import { thresholdsFor } from '../decisions/decision.js';
 import { FEATURES_BY_NAME } from '../model/features.js';
 import type { ScoringModel } from '../model/scoring-model.js';
 import { builder } from './builder.js';
+import { ChallengerInfo } from './challenger-info.js';
 import { DateTime } from './date-time.js';
+import { ModelMonitoring, monitoringOf, type ModelMonitoringShape } from './model-monitoring.js';
+import { Thresholds } from './thresholds.js';
 
 export interface ModelInfoShape {
   name: string;
@@ -23,6 +26,7 @@ export interface ModelInfoShape {
   };
   runtime: { onnxruntimeVersion: string; intraOpNumThreads: number };
   batching: { maxBatchSize: number; windowMs: number };
+  monitoring: ModelMonitoringShape;
 }
 
 // The types below exist only as parts of ModelInfo, so they live beside it.
@@ -39,13 +43,6 @@ const ModelFeature = builder.objectRef<ModelInfoShape['features'][number]>('Mode
     name: t.exposeString('name'),
     description: t.exposeString('description'),
     reference: t.exposeFloat('reference', { description: 'The value explanations compare against' }),
-  }),
-});
-
-const Thresholds = builder.objectRef<ModelInfoShape['thresholds']>('Thresholds').implement({
-  fields: (t) => ({
-    approve: t.exposeFloat('approve', { description: 'Probability of default below this → APPROVE' }),
-    decline: t.exposeFloat('decline', { description: 'Probability of default at or above this → DECLINE' }),
   }),
 });
 
@@ -91,6 +88,13 @@ export const ModelInfo = builder.objectRef<ModelInfoShape>('ModelInfo').implemen
     metrics: t.expose('metrics', { type: ModelMetrics }),
     runtime: t.expose('runtime', { type: RuntimeInfo }),
     batching: t.expose('batching', { type: BatchingInfo }),
+    monitoring: t.expose('monitoring', { type: ModelMonitoring, description: 'Live drift of the applications this replica scored' }),
+    challenger: t.field({
+      type: ChallengerInfo,
+      nullable: true,
+      description: 'The challenger scoring every batch beside this model without deciding anything; null without one',
+      resolve: (_info, _args, context) => context.challengerStatus() ?? null,
+    }),
   }),
 });
 
@@ -112,5 +116,6 @@ export function modelInfoOf(model: ScoringModel, config: Config): ModelInfoShape
     metrics: manifest.metrics,
     runtime: { onnxruntimeVersion: model.onnxruntimeVersion, intraOpNumThreads: model.intraOpNumThreads },
     batching: { maxBatchSize: config.batching.maxBatchSize, windowMs: config.batching.windowMs },
+    monitoring: monitoringOf(model, config),
   };
 }

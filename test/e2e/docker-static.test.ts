@@ -287,6 +287,15 @@ describe('Dockerfile', () => {
     expect(text).toMatch(/COPY --from=build \/app\/dist/);
   });
 
+  it('builds the review console in the build stage, from what npm run build reads', () => {
+    const build = dockerfile().split(/^FROM toolchain AS build$/m)[1].split(/^FROM /m)[0];
+    // scripts/build-console.ts: console/ (page, sources, codegen config), schema.graphql (the types), src/config.ts
+    for (const copied of [/^COPY src \.\/src$/m, /^COPY console \.\/console$/m, /^COPY scripts\/build-console\.ts \.\/scripts\/$/m, /^COPY [^\n]*\bschema\.graphql\b/m]) {
+      expect(build).toMatch(copied);
+    }
+    expect(build.indexOf('RUN npm run build')).toBeGreaterThan(build.indexOf('COPY console'));
+  });
+
   it('runs as a non-root user under tini, with volumes, port 8000 and a /ready health check', () => {
     const runtime = dockerfile().split(/^FROM \$\{NODE_IMAGE\} AS runtime$/m)[1];
     expect(runtime).toMatch(/^USER node$/m);

@@ -13,6 +13,11 @@ export interface BatchSpec {
   decidedAt?: Date;
   /** the model of the decisions after the first (default: the same as the first) */
   otherModel?: boolean;
+  /**
+   * what a challenger would have decided, beside every decision but each fourth (which it failed to score); the sixth
+   * by another challenger (a swap between two runs of one request)
+   */
+  challenger?: boolean;
 }
 
 const OUTCOMES = ['APPROVE', 'REFER', 'DECLINE'] as const;
@@ -51,6 +56,10 @@ export function auditBatch(spec: BatchSpec = {}): AuditBatch & { decisions: Deci
     const input = { applicationRef: decision.applicationRef, loanAmount: 1000 + n, note: 'ünïcödé "quoted" \\ back' };
     // as a store reads it back: with the input as received, and no review yet
     Object.assign(decision, { application: input, review: null });
+    if (spec.challenger && n % 4 !== 3) {
+      const [modelVersion, sha256] = n === 5 ? ['challenger-1.2.0', 'sha-challenger-next'] : ['challenger-1.1.0', 'sha-challenger'];
+      decision.challenger = { modelVersion, sha256, probabilityOfDefault: p * 0.9 + 0.01, outcome: OUTCOMES[(n + 1) % 3] };
+    }
     decisions.push(decision);
     items.push({
       decision,

@@ -1,4 +1,4 @@
-import type { Decision } from '../decision.js';
+import type { ChallengerDecision, Decision } from '../decision.js';
 import type { Review } from '../review.js';
 import type { HistoryQuery } from './history.js';
 import type { BatchValues, Entry, IndexValues } from './records.js';
@@ -108,6 +108,13 @@ export interface BatchRows {
   index: IndexValues[];
 }
 
+/** What a challenger would have decided, as an entry keeps it: its model only when it is not the batch's challenger. */
+function challengerValues(c: ChallengerDecision, batchChallenger: ChallengerDecision): NonNullable<Entry[8]> {
+  return c.sha256 === batchChallenger.sha256 && c.modelVersion === batchChallenger.modelVersion
+    ? [c.probabilityOfDefault, c.outcome]
+    : [c.probabilityOfDefault, c.outcome, c.modelVersion, c.sha256];
+}
+
 /** A batch's rows: its body (one JSON array, an entry per decision) and one index row per decision. */
 export function batchRows(batch: AuditBatch): BatchRows {
 
@@ -118,6 +125,8 @@ export function batchRows(batch: AuditBatch): BatchRows {
   const index: IndexValues[] = new Array(batch.items.length);
   const entries: Entry[] = new Array(batch.items.length);
   const decidedAt = batch.decidedAt.toISOString();
+  // the batch's challenger, named once in its descriptions; an entry names its own only when a swap split the batch
+  const challenger = batch.items.find((item) => item.decision.challenger !== undefined)?.decision.challenger;
   for (let n = 0; n < batch.items.length; n++) {
     const { decision: d, input, idempotencyKey, inputHash, modelSha256 } = batch.items[n];
     const reasons: Entry[4] = new Array(d.reasons.length);
@@ -133,9 +142,14 @@ export function batchRows(batch: AuditBatch): BatchRows {
       hits[h] = [hit.ruleId, hit.effect];
     }
     const sameModel = d.modelVersion === modelVersion && modelSha256 === first.modelSha256;
-    entries[n] = sameModel
-      ? [input, d.probabilityOfDefault, d.score, d.outcome, reasons, hits]
-      : [input, d.probabilityOfDefault, d.score, d.outcome, reasons, hits, [d.modelVersion, modelSha256]];
+    const model: Entry[6] = sameModel ? null : [d.modelVersion, modelSha256];
+    const c = d.challenger;
+    entries[n] =
+      c !== undefined
+        ? [input, d.probabilityOfDefault, d.score, d.outcome, reasons, hits, model, null, challengerValues(c, challenger!)]
+        : sameModel
+          ? [input, d.probabilityOfDefault, d.score, d.outcome, reasons, hits]
+          : [input, d.probabilityOfDefault, d.score, d.outcome, reasons, hits, model];
     index[n] = [batch.batchId, n, batch.caller, d.outcome, decidedAt, d.applicationRef, idempotencyKey, inputHash, sameModel ? null : d.modelVersion];
   }
   return {
@@ -148,7 +162,7 @@ export function batchRows(batch: AuditBatch): BatchRows {
       modelVersion,
       first.modelSha256,
       batch.policyVersion,
-      JSON.stringify({ r: reasonTexts, h: hitTexts }),
+      JSON.stringify(challenger ? { r: reasonTexts, h: hitTexts, c: [challenger.modelVersion, challenger.sha256] } : { r: reasonTexts, h: hitTexts }),
       // one native pass over the whole batch
       JSON.stringify(entries),
     ],

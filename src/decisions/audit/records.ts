@@ -74,8 +74,10 @@ export interface DecisionRow extends ReviewColumns {
 /**
  * One decision's entry in a batch body, an array: the input as received, probability, score, outcome, reasons as
  * [code, source, feature, impact, ruleId], policy hits as [ruleId, effect], and the model version and sha256 when
- * they are not the batch's. An entry migrated from the first layout holds reasons and hits as objects, then the
- * feature values.
+ * they are not the batch's (else null, or nothing). An entry migrated from the first layout holds reasons and hits as
+ * objects, then the feature values. With a challenger, the ninth element is what it would have decided: its probability
+ * and outcome, then its version and sha256 when they are not the batch's (`c` of the batch's descriptions); the
+ * seventh and eighth are then null when they do not apply.
  */
 export type Entry = [
   input: unknown,
@@ -85,17 +87,22 @@ export type Entry = [
   reasons: Array<[string, Reason['source'], string, number, string | null] | Reason>,
   hits: Array<[string, PolicyHitView['effect']] | PolicyHitView>,
   model?: [version: string, sha256: string] | null,
-  features?: Record<string, number>,
+  features?: Record<string, number> | null,
+  challenger?: [probability: number, outcome: Decision['outcome'], version?: string, sha256?: string],
 ];
 
 export function decisionFromRow(row: DecisionRow): Decision {
   return decisionFromEntry(row, JSON.parse(row.entry) as Entry, JSON.parse(row.descriptions) as Descriptions, row.model_version);
 }
 
-/** {"r": {reason code: description}, "h": {rule id: description}} of a batch */
+/**
+ * What a batch's entries refer to: {"r": {reason code: description}, "h": {rule id: description}, "c": [version,
+ * sha256] of the challenger that scored them, when one did}
+ */
 export interface Descriptions {
   r?: Record<string, string>;
   h?: Record<string, string>;
+  c?: [version: string, sha256: string];
 }
 
 export function reviewFromRow(row: ReviewColumns): Review | null {
@@ -116,7 +123,7 @@ export function decisionFromEntry(
   descriptions: Descriptions,
   batchModelVersion: string,
 ): Decision {
-  const [input, probability, score, , reasons, hits, model] = entry;
+  const [input, probability, score, , reasons, hits, model, , challenger] = entry;
   return {
     id: FIRST_LAYOUT_ID.test(row.batch_id) ? row.batch_id : decisionId(row.batch_id, row.position),
     applicationRef: row.application_ref,
@@ -134,5 +141,11 @@ export function decisionFromEntry(
     decidedAt: new Date(row.decided_at),
     application: input as LoanApplication,
     review: reviewFromRow(row),
+    challenger: challenger && {
+      modelVersion: challenger[2] ?? descriptions.c![0],
+      sha256: challenger[3] ?? descriptions.c![1],
+      probabilityOfDefault: challenger[0],
+      outcome: challenger[1],
+    },
   };
 }
