@@ -54,9 +54,13 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/*
 # MALLOC_ARENA_MAX=2: glibc gives each thread (ONNX Runtime's, the audit writer's) its own malloc arena; two arenas
-# keep a replica's resident memory under 8 concurrent 1,000-application requests ~40 MB lower (256 against 298 MB)
+# keep a replica's resident memory under 8 concurrent 1,000-application requests ~40 MB lower (256 against 298 MB).
+# ORT_DISABLE_TELEMETRY=1: onnxruntime-node ≥ 1.29 sends usage events to Microsoft by default; a lender's replicas
+# send nothing anywhere, and at exit its uploader held a replica for over 30 s (resolving its collector's name when
+# DNS gave no answer), so SIGTERM ended in a SIGKILL (seen under podman by npm run image:test, docs/deployment.md)
 ENV NODE_ENV=production \
     MALLOC_ARENA_MAX=2 \
+    ORT_DISABLE_TELEMETRY=1 \
     PORT=8000 \
     HOST=0.0.0.0 \
     MODEL_DIR=models/loan-default-lr-1.0.0 \

@@ -1,7 +1,9 @@
 /**
- * Renders deploy/nginx.conf.template into the two nginx configs of the loan decisioning API:
+ * Renders deploy/nginx.conf.template into the nginx configs of the loan decisioning API:
  *
  *   docker    the committed ./nginx.conf mounted by docker-compose.yml (service `loan-api`, re-resolved via Docker DNS)
+ *   podman    the same for docker-compose on podman (`npm run image:test`, docs/deployment.md): `loan-api` resolved
+ *             once, when nginx starts, through the container's resolv.conf
  *   loopback  the one-machine config of `npm run cluster` (127.0.0.1:PORT per replica, paths in the run folder)
  *
  * One template, so the two cannot drift apart; test/e2e/docker-static.test.ts checks that ./nginx.conf is
@@ -9,6 +11,7 @@
  *
  *   npx tsx scripts/nginx-config.ts docker > nginx.conf          (or: docker --out nginx.conf)
  *   npx tsx scripts/nginx-config.ts docker --check               exit 1 if ./nginx.conf differs from the template
+ *   npx tsx scripts/nginx-config.ts podman --out run/nginx.podman.conf
  *   npx tsx scripts/nginx-config.ts loopback --ports 8101,8102,8103 --listen 127.0.0.1:8000 --run-dir run/cluster
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -35,7 +38,7 @@ const PEER_FAILURE = 'max_fails=1 fail_timeout=5s';
 
 export type NginxTarget =
   | {
-      kind: 'docker';
+      kind: 'docker' | 'podman';
     }
   | {
       kind: 'loopback';
@@ -59,9 +62,10 @@ export function readTemplate(root = repoRoot()): string {
 
 /** The placeholder values for a target; every placeholder of the template must be here and vice versa. */
 export function templateValues(target: NginxTarget): Record<string, string> {
-  if (target.kind === 'docker') {
+  if (target.kind !== 'loopback') {
+    const docker = target.kind === 'docker';
     return {
-      HEADER: `Rendered from ${TEMPLATE_RELATIVE_PATH} by scripts/nginx-config.ts (docker). Do not edit: edit the template.`,
+      HEADER: `Rendered from ${TEMPLATE_RELATIVE_PATH} by scripts/nginx-config.ts (${target.kind}). Do not edit: edit the template.`,
       // the official nginx image's unprivileged worker user; its /var/log/nginx/*.log are symlinks to stdout/stderr
       USER: 'user nginx;',
       WORKER_PROCESSES: 'auto',
@@ -71,8 +75,11 @@ export function templateValues(target: NginxTarget): Record<string, string> {
       TEMP_PATHS: '',
       // Docker DNS answers `loan-api` with one A record per replica; `resolve` re-reads them every 10 s, so
       // `docker compose up --scale loan-api=5` or a replaced container is picked up without an nginx reload.
-      RESOLVER: [`    resolver ${DOCKER_DNS} valid=10s ipv6=off;`, '    resolver_timeout 2s;'].join('\n'),
-      UPSTREAM_SERVERS: `        server ${DOCKER_SERVICE}:${DOCKER_SERVICE_PORT} resolve ${PEER_FAILURE};`,
+      // Podman's DNS server is not at Docker's address (it is the network's gateway, different on every network), and
+      // Debian's nginx (1.22, the stand-in of npm run image:test) has no `resolve`: nginx resolves `loan-api` when it
+      // starts, through the container's resolv.conf, and keeps those addresses until it is restarted or reloaded.
+      RESOLVER: docker ? [`    resolver ${DOCKER_DNS} valid=10s ipv6=off;`, '    resolver_timeout 2s;'].join('\n') : '',
+      UPSTREAM_SERVERS: `        server ${DOCKER_SERVICE}:${DOCKER_SERVICE_PORT}${docker ? ' resolve' : ''} ${PEER_FAILURE};`,
       LISTEN: '80',
     };
   }
@@ -141,7 +148,7 @@ function main(argv: string[]): number {
   const args = parseArgs(rest);
   const root = repoRoot();
   let target: NginxTarget;
-  if (kind === 'docker') target = { kind: 'docker' };
+  if (kind === 'docker' || kind === 'podman') target = { kind };
   else if (kind === 'loopback') {
     const ports = String(args.get('ports') ?? '8101,8102,8103')
       .split(',')
@@ -154,7 +161,7 @@ function main(argv: string[]): number {
       runDir: path.resolve(String(args.get('run-dir') ?? path.join(root, 'run', 'cluster'))),
     };
   } else {
-    process.stderr.write('usage: tsx scripts/nginx-config.ts docker [--out FILE | --check] | loopback [--ports a,b,c] [--listen HOST:PORT] [--run-dir DIR] [--out FILE]\n');
+    process.stderr.write('usage: tsx scripts/nginx-config.ts docker [--out FILE | --check] | podman [--out FILE] | loopback [--ports a,b,c] [--listen HOST:PORT] [--run-dir DIR] [--out FILE]\n');
     return 2;
   }
   const text = renderNginxConfig(target, readTemplate(root));

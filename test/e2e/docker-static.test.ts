@@ -5,6 +5,10 @@
  *     does not need a daemon for `config`), run against the file with `-f` from a scratch folder and a scratch
  *     environment, with and without LOAN_API_PORT; and it says what the deployment needs (3 replicas, volumes,
  *     healthcheck, nginx gated on service_healthy, an nginx image new enough for `resolve`).
+ *   - docker-compose.postgres.yml on top of it: refused without POSTGRES_PASSWORD; a postgres service with a volume
+ *     and a pg_isready health check, the replicas on AUDIT_DATABASE_URL, started once it is healthy, without ./data.
+ *   - The podman render of the nginx template differs from nginx.conf only by Docker's DNS (`npm run image:test`
+ *     runs it in podman containers; this file has no engine).
  *   - nginx.conf is exactly the docker render of deploy/nginx.conf.template (the two configs cannot drift).
  *   - `nginx -t` accepts the loopback render (what `npm run cluster` runs) as is.
  *   - `nginx -t` accepts the docker nginx.conf with only these lines swapped, because this machine is not the
@@ -47,11 +51,14 @@ function findDockerCompose(): string {
   throw new Error('docker-compose not found on PATH: install docker-compose: apt-get install docker-compose');
 }
 
-/** docker-compose config in a scratch folder with a scratch environment (no COMPOSE_* or LOAN_API_PORT leaking in). */
-function composeConfig(extraEnv: Record<string, string> = {}, args: string[] = []) {
+/**
+ * docker-compose config of these files (docker-compose.yml alone by default) in a scratch folder with a scratch
+ * environment (no COMPOSE_*, LOAN_API_PORT or POSTGRES_PASSWORD leaking in).
+ */
+function composeConfig(extraEnv: Record<string, string> = {}, args: string[] = [], files = ['docker-compose.yml']) {
   const home = path.join(scratch, 'home');
   mkdirSync(home, { recursive: true });
-  return spawnSync(findDockerCompose(), ['-f', path.join(ROOT, 'docker-compose.yml'), 'config', ...args], {
+  return spawnSync(findDockerCompose(), [...files.flatMap((f) => ['-f', path.join(ROOT, f)]), 'config', ...args], {
     cwd: scratch,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, ...extraEnv },
     encoding: 'utf8',
@@ -116,6 +123,12 @@ describe('docker-compose.yml', () => {
     expect(result.stdout).toMatch(/published: 8080\s+target: 80/);
   });
 
+  it('mounts LOAN_API_NGINX_CONF instead of ./nginx.conf when it is set (the podman render)', () => {
+    const result = composeConfig({ LOAN_API_NGINX_CONF: '/srv/nginx.podman.conf' });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/- \/srv\/nginx\.podman\.conf:\/etc\/nginx\/nginx\.conf:ro/);
+  });
+
   it('pins an nginx image that supports `server … resolve` (≥ 1.27.3) and a non-latest tag', () => {
     const compose = readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8');
     const m = /image:\s*nginx:(\d+)\.(\d+)(?:\.(\d+))?[-\w.]*/.exec(compose);
@@ -123,6 +136,51 @@ describe('docker-compose.yml', () => {
     const version = [Number(m![1]), Number(m![2]), Number(m![3] ?? 99)];
     expect(atLeast(version, [1, 27, 3]), `nginx:${m![0]} is older than 1.27.3`).toBe(true);
     expect(compose).not.toMatch(/image:\s*nginx:(latest|stable|mainline)\b/);
+  });
+});
+
+describe('docker-compose.postgres.yml (on top of docker-compose.yml)', () => {
+  const FILES = ['docker-compose.yml', 'docker-compose.postgres.yml'];
+  /** the services of a `docker-compose config` output, each as its block of lines */
+  const services = (out: string) => {
+    const blocks: Record<string, string> = {};
+    const body = /^services:\n([\s\S]*?)^\S/m.exec(out)?.[1] ?? '';
+    for (const m of body.matchAll(/^ {2}(\S+):\n((?: {4}.*\n|\s*\n)*)/gm)) blocks[m[1]] = m[2];
+    return blocks;
+  };
+
+  it('refuses to start without POSTGRES_PASSWORD, and says how to set one', () => {
+    const result = composeConfig({}, [], FILES);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/set POSTGRES_PASSWORD/);
+  });
+
+  it('adds a postgres service with a volume and a pg_isready health check, and points the replicas at it', () => {
+    const result = composeConfig({ POSTGRES_PASSWORD: 'from-the-environment' }, [], FILES);
+    expect(result.status, `${result.stdout}${result.stderr}`).toBe(0);
+    const out = result.stdout;
+    const { postgres, 'loan-api': api, nginx } = services(out);
+    expect(Object.keys(services(out)).sort()).toEqual(['loan-api', 'nginx', 'postgres']);
+
+    expect(postgres).toMatch(/image: postgres:\d+[-\w.]*/);
+    expect(postgres).toMatch(/- postgres-data:\/var\/lib\/postgresql\/data/);
+    expect(out).toMatch(/^volumes:\n {2}postgres-data:/m);
+    expect(postgres).toMatch(/healthcheck:[\s\S]*pg_isready/);
+    expect(postgres).toMatch(/POSTGRES_PASSWORD: from-the-environment/);
+    expect(postgres).toMatch(/loan-net/);
+    expect(postgres).not.toMatch(/ports:/); // on loan-net only
+
+    expect(api).toMatch(/AUDIT_DATABASE_URL: postgres:\/\/loan:from-the-environment@postgres:5432\/loan_audit/);
+    expect(api).toMatch(/depends_on:\s+postgres:\s+condition: service_healthy/);
+    // no ./data: the audit trail is in PostgreSQL
+    expect(api).not.toMatch(/\/data:\/app\/data/);
+    expect(api).toMatch(/target: \/app\/data\s+type: tmpfs/);
+    // the rest is docker-compose.yml's
+    expect(api).toMatch(/replicas: 3/);
+    expect(api).toMatch(/\/models:\/app\/models/);
+    expect(api).toMatch(/healthcheck:[\s\S]*\/ready/);
+    expect(nginx).toMatch(/condition: service_healthy/);
+    expect(nginx).toMatch(/published: 8000\s+target: 80/);
   });
 });
 
@@ -156,6 +214,22 @@ describe('nginx configs (one template)', () => {
     }
     expect(renderNginxConfig({ kind: 'docker' })).toMatch(/resolver 127\.0\.0\.11 valid=10s ipv6=off;/);
     expect(renderNginxConfig({ kind: 'docker' })).toMatch(/server loan-api:8000 resolve max_fails=1 fail_timeout=5s;/);
+  });
+
+  it('the podman flavour is the docker one less Docker DNS: loan-api resolved when nginx starts', () => {
+    const docker = renderNginxConfig({ kind: 'docker' }).split('\n');
+    const podman = renderNginxConfig({ kind: 'podman' }).split('\n');
+    const only = (a: string[], b: string[]) => a.filter((line) => !b.includes(line));
+    expect(only(podman, docker)).toEqual([
+      '# Rendered from deploy/nginx.conf.template by scripts/nginx-config.ts (podman). Do not edit: edit the template.',
+      '        server loan-api:8000 max_fails=1 fail_timeout=5s;',
+    ]);
+    expect(only(docker, podman)).toEqual([
+      '# Rendered from deploy/nginx.conf.template by scripts/nginx-config.ts (docker). Do not edit: edit the template.',
+      '    resolver 127.0.0.11 valid=10s ipv6=off;',
+      '    resolver_timeout 2s;',
+      '        server loan-api:8000 resolve max_fails=1 fail_timeout=5s;',
+    ]);
   });
 
   it('nginx -t accepts the loopback config of npm run cluster', () => {
@@ -225,6 +299,8 @@ describe('Dockerfile', () => {
   it('runs as a non-root user under tini, with volumes, port 8000 and a /ready health check', () => {
     const runtime = dockerfile().split(/^FROM \$\{NODE_IMAGE\} AS runtime$/m)[1];
     expect(runtime).toMatch(/^USER node$/m);
+    // no usage events to Microsoft, and no exit held up by its uploader (npm run image:test caught it)
+    expect(runtime).toMatch(/^\s+ORT_DISABLE_TELEMETRY=1 \\$/m);
     expect(runtime).toMatch(/^VOLUME \["\/app\/data", "\/app\/models"\]$/m);
     expect(runtime).toMatch(/^EXPOSE 8000 9464$/m);
     expect(runtime).toMatch(/^HEALTHCHECK [\s\S]*\/ready/m);

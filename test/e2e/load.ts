@@ -14,15 +14,20 @@ export const APPLICATION = sampleApplication;
 
 export const SCORE_BODY = JSON.stringify({ query: SCORE_MUTATION, variables: { i: APPLICATION } });
 
-/** Whether a response body is a scoreApplication Decision. */
-export function isDecision(body: string): boolean {
+/** The id of the scoreApplication Decision a response body holds; undefined for anything else. */
+export function decisionId(body: string): string | undefined {
   try {
     const parsed = JSON.parse(body) as { data?: { scoreApplication?: { __typename?: string; id?: unknown } }; errors?: unknown };
     const result = parsed.data?.scoreApplication;
-    return parsed.errors === undefined && result?.__typename === 'Decision' && typeof result.id === 'string';
+    return parsed.errors === undefined && result?.__typename === 'Decision' && typeof result.id === 'string' ? result.id : undefined;
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** Whether a response body is a scoreApplication Decision. */
+export function isDecision(body: string): boolean {
+  return decisionId(body) !== undefined;
 }
 
 export interface LoadOptions {
@@ -74,6 +79,8 @@ export interface LoadReport {
   failedByReplica: Record<string, number>;
   /** x-request-id of each successful response, and of each failed one ('(none)' when nginx answered itself) */
   requestIds: { ok: string[]; failed: string[] };
+  /** the id of each decision received (one per successful response) */
+  decisionIds: string[];
   durationMs: number;
   /** stopped by maxDurationMs */
   capped: boolean;
@@ -105,6 +112,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     byReplica: {},
     failedByReplica: {},
     requestIds: { ok: [], failed: [] },
+    decisionIds: [],
     durationMs: 0,
     capped: false,
     stoppedByUntil: false,
@@ -139,9 +147,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
           report.responses++;
           report.statuses[status] = (report.statuses[status] ?? 0) + 1;
           const requestId = header(headers, 'x-request-id');
-          if (status >= 200 && status < 300 && isDecision(body)) {
+          const id = status >= 200 && status < 300 ? decisionId(body) : undefined;
+          if (id !== undefined) {
             report.decisions++;
             report.requestIds.ok.push(requestId);
+            report.decisionIds.push(id);
           } else {
             report.requestIds.failed.push(requestId);
             if (status >= 200 && status < 300) report.notDecision++;
