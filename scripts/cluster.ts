@@ -310,6 +310,8 @@ export function spawnReplica(opts: {
         NODE_ENV: 'production',
         // as npm start and the image: two malloc arenas, ~40 MB less resident under bulk load
         MALLOC_ARENA_MAX: '2',
+        // as npm start and the image: onnxruntime-node sends Microsoft no usage events from a lender's replicas
+        ORT_DISABLE_TELEMETRY: '1',
         ...process.env,
         ...opts.env,
         PORT: String(opts.port),
