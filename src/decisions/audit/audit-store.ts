@@ -67,6 +67,79 @@ export class AuditUnavailableError extends Error {
   }
 }
 
+/** Why a store takes no writes now: the engine's code and message, for logs and metrics. */
+export interface Unavailable {
+  code: string;
+  message: string;
+}
+
+/**
+ * Whether a store takes writes. While it does not, its callers refuse writes at once (AuditUnavailableError) and
+ * `probe` runs every PROBE_INTERVAL_MS, on a timer that keeps no process alive, until a write commits and the store
+ * calls `set(undefined)`; each change is reported once through `onChange`.
+ */
+export class Availability {
+  private state: Unavailable | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly probe: () => void,
+    private readonly onChange?: AuditStoreEvents['onAvailabilityChange'],
+  ) {}
+
+  get unavailable(): Unavailable | undefined {
+    return this.state;
+  }
+
+  set(unavailable: Unavailable | undefined): void {
+    const was = this.state;
+    this.state = unavailable;
+    if (unavailable && !was && !this.stopped) {
+      this.timer = setInterval(this.probe, PROBE_INTERVAL_MS).unref();
+    } else if (!unavailable && was) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+    if (!unavailable !== !was) this.onChange?.(unavailable);
+  }
+
+  /** No more probes: the store is closing, or has failed for good. */
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/**
+ * What is handed in during one turn of the event loop, handed on together at the next: the batches of every request
+ * decided in that turn go into one transaction.
+ */
+export class TurnQueue<T> {
+  private items: T[] = [];
+
+  constructor(private readonly flush: (items: T[]) => void) {}
+
+  push(item: T): void {
+    this.items.push(item);
+    if (this.items.length === 1) setImmediate(() => this.drain());
+  }
+
+  /** Hands on what is queued now (at the next turn, or at once before closing); nothing when it is empty. */
+  drain(): void {
+    const items = this.take();
+    if (items.length > 0) this.flush(items);
+  }
+
+  /** Takes what is queued without handing it on: a store that failed for good refuses it. */
+  take(): T[] {
+    const items = this.items;
+    this.items = [];
+    return items;
+  }
+}
+
 export interface AuditStoreEvents {
   /** every failed write transaction (probes included), with the engine's code or "unknown" */
   onWriteFailure?: (code: string) => void;

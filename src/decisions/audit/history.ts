@@ -73,10 +73,16 @@ export interface ListedBatch {
 }
 
 /**
- * The history query in either engine's SQL: `param` adds a value and returns its placeholder (? or $n). Newest first
+ * The history query in either engine's SQL and its values: `placeholder` names the nth value (? or $n). Newest first
  * by (decided_at, batch_id, position), which the decisions_by_time and decisions_by_caller indexes hold in order.
  */
-export function historySql(query: HistoryQuery, param: (value: unknown) => string): string {
+export function historyStatement(query: HistoryQuery, placeholder: (n: number) => string): { sql: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const param = (value: unknown) => placeholder(params.push(value));
+  return { sql: historySql(query, param), params };
+}
+
+function historySql(query: HistoryQuery, param: (value: unknown) => string): string {
   const where: string[] = [];
   const { filter, after } = query;
   if (query.caller !== undefined) where.push(`d.caller = ${param(query.caller)}`);

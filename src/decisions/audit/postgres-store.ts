@@ -1,9 +1,10 @@
 import pg from 'pg';
 import type { Decision } from '../decision.js';
 import {
+  Availability,
   AuditUnavailableError,
   batchRows,
-  PROBE_INTERVAL_MS,
+  TurnQueue,
   type AuditBatch,
   type AuditItem,
   type AuditStore,
@@ -13,7 +14,7 @@ import {
 } from './audit-store.js';
 import { addMonths, ensurePartitions, migrate, monthStart, PARTITION_MONTHS_AHEAD } from './postgres-schema.js';
 import { decisionFromRow, parseDecisionId, type DecisionRow } from './records.js';
-import { decisionsFromBatches, historySql, type HistoryQuery, type ListedBatch, type ListedRow } from './history.js';
+import { decisionsFromBatches, historyStatement, type HistoryQuery, type ListedBatch, type ListedRow } from './history.js';
 import type { Review } from '../review.js';
 
 export interface PostgresStoreOptions extends AuditStoreEvents {
@@ -171,13 +172,12 @@ interface Pending {
 export class PostgresAuditStore implements AuditStore {
   readonly kind = 'postgresql';
   private readonly pool: pg.Pool;
-  private queued: Pending[] = [];
+  private readonly queue = new TurnQueue<Pending>((pending) => this.flush(pending));
   private readonly writes = new Set<Promise<void>>();
-  private unavailable: { code: string; message: string } | undefined;
+  private readonly availability: Availability;
   private opened = false;
   private closing = false;
   private probing = false;
-  private probeTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private partitionTimer: NodeJS.Timeout | undefined;
   transactions = 0;
@@ -186,6 +186,7 @@ export class PostgresAuditStore implements AuditStore {
     private readonly url: string,
     private readonly options: PostgresStoreOptions,
   ) {
+    this.availability = new Availability(() => void this.probe(), options.onAvailabilityChange);
     this.pool = new pg.Pool({
       connectionString: url,
       max: options.poolSize,
@@ -208,7 +209,7 @@ export class PostgresAuditStore implements AuditStore {
   }
 
   get writable(): boolean {
-    return this.opened && !this.closing && this.unavailable === undefined;
+    return this.opened && !this.closing && this.availability.unavailable === undefined;
   }
 
   /** Applies the migrations (once across replicas) and creates the coming months' partitions; throws if unreachable. */
@@ -225,17 +226,12 @@ export class PostgresAuditStore implements AuditStore {
 
   recordBatch(batch: AuditBatch): Promise<RecordResult[]> {
     if (!this.opened || this.closing) return Promise.reject(new Error('the audit store is not open'));
-    if (this.unavailable) return Promise.reject(new AuditUnavailableError(this.unavailable.code));
-    return new Promise((resolve, reject) => {
-      this.queued.push({ batch, resolve, reject });
-      if (this.queued.length === 1) setImmediate(() => this.flush());
-    });
+    const unavailable = this.availability.unavailable;
+    if (unavailable) return Promise.reject(new AuditUnavailableError(unavailable.code));
+    return new Promise((resolve, reject) => this.queue.push({ batch, resolve, reject }));
   }
 
-  private flush(): void {
-    const pending = this.queued;
-    this.queued = [];
-    if (pending.length === 0) return;
+  private flush(pending: Pending[]): void {
     const write = this.write(pending).finally(() => this.writes.delete(write));
     this.writes.add(write);
   }
@@ -260,7 +256,7 @@ export class PostgresAuditStore implements AuditStore {
       return;
     }
     this.transactions++;
-    this.setUnavailable(undefined);
+    this.availability.set(undefined);
     let existing = new Map<string, DecisionRow>();
     if (taken.length > 0) {
       try {
@@ -356,20 +352,8 @@ export class PostgresAuditStore implements AuditStore {
   private noteFailure(error: unknown): string | undefined {
     const code = unavailableCode(error);
     this.options.onWriteFailure?.(code ?? (error as { code?: string }).code ?? 'unknown');
-    if (code !== undefined) this.setUnavailable({ code, message: (error as Error).message });
+    if (code !== undefined) this.availability.set({ code, message: (error as Error).message });
     return code;
-  }
-
-  private setUnavailable(unavailable: { code: string; message: string } | undefined): void {
-    const was = this.unavailable;
-    this.unavailable = unavailable;
-    if (unavailable && !was && !this.closing) {
-      this.probeTimer = setInterval(() => void this.probe(), PROBE_INTERVAL_MS).unref();
-    } else if (!unavailable && was) {
-      clearInterval(this.probeTimer);
-      this.probeTimer = undefined;
-    }
-    if (!unavailable !== !was) this.options.onAvailabilityChange?.(unavailable);
   }
 
   private async probe(): Promise<void> {
@@ -377,7 +361,7 @@ export class PostgresAuditStore implements AuditStore {
     this.probing = true;
     try {
       await this.pool.query(PROBE_SQL);
-      this.setUnavailable(undefined);
+      this.availability.set(undefined);
     } catch (error) {
       this.noteFailure(error);
     } finally {
@@ -386,7 +370,7 @@ export class PostgresAuditStore implements AuditStore {
   }
 
   private async heartbeat(): Promise<void> {
-    if (this.unavailable || this.closing || this.probing) return;
+    if (this.availability.unavailable || this.closing || this.probing) return;
     try {
       await this.pool.query('SELECT 1');
     } catch (error) {
@@ -400,7 +384,7 @@ export class PostgresAuditStore implements AuditStore {
     } catch (error) {
       const code = unavailableCode(error);
       if (code === undefined) throw withoutClient(error);
-      this.setUnavailable({ code, message: (error as Error).message });
+      this.availability.set({ code, message: (error as Error).message });
       throw new AuditUnavailableError(code, { cause: withoutClient(error) });
     }
   }
@@ -422,11 +406,7 @@ export class PostgresAuditStore implements AuditStore {
   }
 
   async listDecisions(query: HistoryQuery): Promise<Decision[]> {
-    const params: unknown[] = [];
-    const sql = historySql(query, (value) => {
-      params.push(value);
-      return `$${params.length}`;
-    });
+    const { sql, params } = historyStatement(query, (n) => `$${n}`);
     const rows = await this.read<ListedRow>(sql, params);
     if (rows.length === 0) return [];
     const batches = await this.read<ListedBatch>(BATCHES_BY_IDS_SQL, [[...new Set(rows.map((r) => r.batch_id))]]);
@@ -435,7 +415,8 @@ export class PostgresAuditStore implements AuditStore {
 
   async recordReview(decisionId: string, review: Review): Promise<'stored' | 'already-reviewed'> {
     if (!this.opened || this.closing) throw new Error('the audit store is not open');
-    if (this.unavailable) throw new AuditUnavailableError(this.unavailable.code);
+    const unavailable = this.availability.unavailable;
+    if (unavailable) throw new AuditUnavailableError(unavailable.code);
     const [batchId, position] = parseDecisionId(decisionId);
     const params = [batchId, position, review.outcome, JSON.stringify(review.reasonCodes), review.note, review.reviewer, review.reviewedAt];
     for (let attempt = 1; ; attempt++) {
@@ -480,9 +461,9 @@ export class PostgresAuditStore implements AuditStore {
   }
 
   async close(): Promise<void> {
-    this.flush();
+    this.queue.drain();
     this.closing = true;
-    clearInterval(this.probeTimer);
+    this.availability.stop();
     clearInterval(this.heartbeatTimer);
     clearInterval(this.partitionTimer);
     while (this.writes.size > 0) await Promise.allSettled([...this.writes]);

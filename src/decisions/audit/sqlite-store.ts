@@ -4,9 +4,10 @@ import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import type { Decision } from '../decision.js';
 import {
+  Availability,
   AuditUnavailableError,
   batchRows,
-  PROBE_INTERVAL_MS,
+  TurnQueue,
   type AuditBatch,
   type AuditItem,
   type AuditStore,
@@ -24,7 +25,7 @@ import {
   type AuditSync,
 } from './sqlite-schema.js';
 import type { ReviewValues, RowOutcome, WriteReply, WriteRequest } from './sqlite-writer.js';
-import { decisionsFromBatches, historySql, type HistoryQuery, type ListedBatch, type ListedRow } from './history.js';
+import { decisionsFromBatches, historyStatement, type HistoryQuery, type ListedBatch, type ListedRow } from './history.js';
 import type { Review } from '../review.js';
 
 export type { AuditSync };
@@ -76,13 +77,12 @@ export class SqliteAuditStore implements AuditStore {
   readonly kind = 'sqlite';
   private readonly db: Database.Database;
   private readonly writer: Worker;
-  private queued: Pending[] = [];
+  private readonly queue = new TurnQueue<Pending>((pending) => this.flush(pending));
   private readonly inFlight = new Map<number, Pending[]>();
   private readonly reviews = new Map<number, { resolve: (r: 'stored' | 'already-reviewed') => void; reject: (e: unknown) => void }>();
   private seq = 0;
   private failure: Error | undefined;
-  private unavailable: { code: string; message: string } | undefined;
-  private probeTimer: NodeJS.Timeout | undefined;
+  private readonly availability: Availability;
   private probeSeq: number | undefined;
   private closing = false;
   private readonly byId: Database.Statement<[string, number], DecisionRow>;
@@ -97,6 +97,7 @@ export class SqliteAuditStore implements AuditStore {
     private readonly options: SqliteStoreOptions = {},
   ) {
     const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+    this.availability = new Availability(() => this.probe(), options.onAvailabilityChange);
     // Opening here first creates the schema and reports a bad path or a corrupt file at start-up, synchronously.
     this.db = openAuditDatabase(file, sync, busyTimeoutMs);
     this.byId = this.db.prepare(BY_ID_SQL);
@@ -113,23 +114,18 @@ export class SqliteAuditStore implements AuditStore {
 
   /** Takes writes: false while SQLite cannot write the file (until a write commits again) or the writer is gone. */
   get writable(): boolean {
-    return this.failure === undefined && this.unavailable === undefined;
+    return this.failure === undefined && this.availability.unavailable === undefined;
   }
 
   recordBatch(batch: AuditBatch): Promise<RecordResult[]> {
     if (this.failure) return Promise.reject(this.failure);
     // Fail fast rather than queue behind a full disk or wait out the busy timeout again: the probe finds recovery.
-    if (this.unavailable) return Promise.reject(new AuditUnavailableError(this.unavailable.code));
-    return new Promise((resolve, reject) => {
-      this.queued.push({ batch, resolve, reject });
-      if (this.queued.length === 1) setImmediate(() => this.flush());
-    });
+    const unavailable = this.availability.unavailable;
+    if (unavailable) return Promise.reject(new AuditUnavailableError(unavailable.code));
+    return new Promise((resolve, reject) => this.queue.push({ batch, resolve, reject }));
   }
 
-  private flush(): void {
-    const batch = this.queued;
-    this.queued = [];
-    if (batch.length === 0) return;
+  private flush(batch: Pending[]): void {
     let batches: BatchRows[];
     try {
       batches = batch.map((p) => batchRows(p.batch));
@@ -146,7 +142,7 @@ export class SqliteAuditStore implements AuditStore {
     if (reply.seq === this.probeSeq) {
       this.probeSeq = undefined;
       if ('error' in reply) this.writeFailed(reply);
-      else this.setUnavailable(undefined);
+      else this.availability.set(undefined);
       return;
     }
     const review = this.reviews.get(reply.seq);
@@ -164,7 +160,7 @@ export class SqliteAuditStore implements AuditStore {
       for (const p of batch) p.reject(error);
       return;
     }
-    this.setUnavailable(undefined);
+    this.availability.set(undefined);
     this.transactions++;
     batch.forEach((p, i) => p.resolve(reply.outcomes[i].map((outcome, n) => this.resultOf(p.batch.items[n], outcome))));
   }
@@ -173,22 +169,8 @@ export class SqliteAuditStore implements AuditStore {
   private writeFailed(reply: { error: string; code?: string }): Error {
     this.options.onWriteFailure?.(reply.code ?? 'unknown');
     if (!isUnavailableCode(reply.code)) return new Error(`audit write failed: ${reply.error}`);
-    this.setUnavailable({ code: reply.code!, message: reply.error });
+    this.availability.set({ code: reply.code!, message: reply.error });
     return new AuditUnavailableError(reply.code!, { cause: new Error(reply.error) });
-  }
-
-  private setUnavailable(unavailable: { code: string; message: string } | undefined): void {
-    const was = this.unavailable;
-    this.unavailable = unavailable;
-    if (unavailable && !was) {
-      this.probeTimer = setInterval(() => this.probe(), PROBE_INTERVAL_MS);
-      // the probe must not keep a process alive that has nothing else to do
-      this.probeTimer.unref();
-    } else if (!unavailable && was) {
-      clearInterval(this.probeTimer);
-      this.probeTimer = undefined;
-    }
-    if (!unavailable !== !was) this.options.onAvailabilityChange?.(unavailable);
   }
 
   /** One tiny committed write through the writer thread; at most one in flight. */
@@ -205,7 +187,7 @@ export class SqliteAuditStore implements AuditStore {
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       if (typeof code !== 'string' || !isUnavailableCode(code)) throw error;
-      this.setUnavailable({ code, message: (error as Error).message });
+      this.availability.set({ code, message: (error as Error).message });
       throw new AuditUnavailableError(code, { cause: error });
     }
   }
@@ -219,13 +201,12 @@ export class SqliteAuditStore implements AuditStore {
 
   private fail(error: Error): void {
     this.failure ??= error;
-    clearInterval(this.probeTimer);
+    this.availability.stop();
     for (const batch of this.inFlight.values()) for (const p of batch) p.reject(error);
     this.inFlight.clear();
     for (const r of this.reviews.values()) r.reject(error);
     this.reviews.clear();
-    for (const p of this.queued) p.reject(error);
-    this.queued = [];
+    for (const p of this.queue.take()) p.reject(error);
   }
 
   // SQLite reads are synchronous and take microseconds: the promises only match the interface.
@@ -245,11 +226,7 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async listDecisions(query: HistoryQuery): Promise<Decision[]> {
-    const params: unknown[] = [];
-    const sql = historySql(query, (value) => {
-      params.push(value);
-      return '?';
-    });
+    const { sql, params } = historyStatement(query, () => '?');
     return this.read(() => {
       // the statement differs with the filter: better-sqlite3 caches nothing, SQLite plans it in microseconds
       const rows = this.db.prepare<unknown[], ListedRow>(sql).all(...params);
@@ -261,7 +238,8 @@ export class SqliteAuditStore implements AuditStore {
 
   recordReview(decisionId: string, review: Review): Promise<'stored' | 'already-reviewed'> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.unavailable) return Promise.reject(new AuditUnavailableError(this.unavailable.code));
+    const unavailable = this.availability.unavailable;
+    if (unavailable) return Promise.reject(new AuditUnavailableError(unavailable.code));
     const [batchId, position] = parseDecisionId(decisionId);
     const values: ReviewValues = [
       batchId,
@@ -297,8 +275,8 @@ export class SqliteAuditStore implements AuditStore {
   /** Writes what is queued, waits for every write to commit, then stops the writer thread. */
   async close(): Promise<void> {
     this.closing = true;
-    clearInterval(this.probeTimer);
-    this.flush();
+    this.availability.stop();
+    this.queue.drain();
     while ((this.inFlight.size > 0 || this.reviews.size > 0) && !this.failure) await new Promise((r) => setTimeout(r, 5));
     this.writer.removeAllListeners('exit');
     const exited = new Promise((resolve) => this.writer.once('exit', resolve));
